@@ -1,0 +1,350 @@
+//! NumPy `.npy` files: binary rasters and float arrays.
+//!
+//! A raster file holds a 2-D `(T, N)` or 3-D `(R, T, N)` array of 0/1 or ±1
+//! values in any bool, integer or float dtype, in C or Fortran order. Values
+//! other than 0, 1 and −1 (and a mix of 0 and −1) are errors naming their
+//! position. Rasters are written as `(R, T, N)` uint8 0/1 in C order.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use npyz::{DType, NpyFile, Order, TypeChar, WriterBuilder};
+
+use crate::spikes::SpikeRaster;
+use crate::{Error, Result};
+
+/// Header facts of an `.npy` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NpyInfo {
+    /// Shape as stored.
+    pub shape: Vec<usize>,
+    /// True for Fortran (column-major) order.
+    pub fortran_order: bool,
+    /// NumPy type string, e.g. `<u1`.
+    pub dtype: String,
+}
+
+fn open(path: &Path) -> Result<NpyFile<BufReader<File>>> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    NpyFile::new(BufReader::new(f))
+        .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))
+}
+
+/// Read every element as `f64` in file order and pass it with its flat
+/// position to `f`. Supports bool, (u)int8–64 and float32/64.
+fn for_each_value(
+    path: &Path,
+    mut f: impl FnMut(usize, f64) -> Result<()>,
+) -> Result<NpyInfo> {
+    let npy = open(path)?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    let fortran_order = npy.order() == Order::Fortran;
+    let dtype = npy.dtype();
+    let DType::Plain(ts) = &dtype else {
+        return Err(Error::format(
+            path,
+            "structured (record) arrays are not supported; save a plain numeric array",
+        ));
+    };
+    let info = NpyInfo {
+        shape,
+        fortran_order,
+        dtype: ts.to_string(),
+    };
+    let bad = |e: std::io::Error| Error::format(path, format!("reading array data: {e}"));
+    macro_rules! run {
+        ($t:ty) => {{
+            let data = npy
+                .data::<$t>()
+                .map_err(|e| Error::format(path, format!("dtype: {e}")))?;
+            for (k, v) in data.enumerate() {
+                f(k, v.map_err(bad)? as f64)?;
+            }
+        }};
+    }
+    match (ts.type_char(), ts.size_field()) {
+        (TypeChar::Bool, 1) => {
+            let data = npy
+                .data::<bool>()
+                .map_err(|e| Error::format(path, format!("dtype: {e}")))?;
+            for (k, v) in data.enumerate() {
+                f(k, if v.map_err(bad)? { 1.0 } else { 0.0 })?;
+            }
+        }
+        (TypeChar::Int, 1) => run!(i8),
+        (TypeChar::Int, 2) => run!(i16),
+        (TypeChar::Int, 4) => run!(i32),
+        (TypeChar::Int, 8) => run!(i64),
+        (TypeChar::Uint, 1) => run!(u8),
+        (TypeChar::Uint, 2) => run!(u16),
+        (TypeChar::Uint, 4) => run!(u32),
+        (TypeChar::Uint, 8) => run!(u64),
+        (TypeChar::Float, 4) => run!(f32),
+        (TypeChar::Float, 8) => run!(f64),
+        _ => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "unsupported dtype '{ts}': use bool, an integer type or float32/float64"
+                ),
+            ));
+        }
+    }
+    Ok(info)
+}
+
+/// Read only the header of an `.npy` file.
+pub fn read_info(path: &Path) -> Result<NpyInfo> {
+    let npy = open(path)?;
+    Ok(NpyInfo {
+        shape: npy.shape().iter().map(|&s| s as usize).collect(),
+        fortran_order: npy.order() == Order::Fortran,
+        dtype: match npy.dtype() {
+            DType::Plain(ts) => ts.to_string(),
+            other => format!("{other:?}"),
+        },
+    })
+}
+
+/// Map a flat file-order index to the C-order index of the same element.
+fn c_index(k: usize, shape: &[usize], fortran: bool) -> usize {
+    if !fortran {
+        return k;
+    }
+    // Fortran order: the first axis varies fastest.
+    let mut rem = k;
+    let mut idx = vec![0; shape.len()];
+    for (d, &s) in shape.iter().enumerate() {
+        idx[d] = rem % s.max(1);
+        rem /= s.max(1);
+    }
+    idx.iter()
+        .zip(shape)
+        .fold(0, |acc, (&i, &s)| acc * s + i)
+}
+
+/// Read a binary raster from `(T, N)` (one trial) or `(R, T, N)`.
+///
+/// Values must be 0/1 or −1/+1 (a file may not mix 0 and −1).
+pub fn read_raster(path: &Path) -> Result<SpikeRaster> {
+    let info = read_info(path)?;
+    let (r, t, n) = match info.shape.as_slice() {
+        [t, n] => (1, *t, *n),
+        [r, t, n] => (*r, *t, *n),
+        other => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "a raster must have shape (T, N) or (R, T, N); this array has shape {other:?}"
+                ),
+            ));
+        }
+    };
+    if r * t * n == 0 {
+        return Err(Error::format(
+            path,
+            format!("the raster is empty (shape {:?})", info.shape),
+        ));
+    }
+    let mut raster = SpikeRaster::zeros(r, t, n)?;
+    let shape = info.shape.clone();
+    let fortran = info.fortran_order;
+    let (mut seen_zero, mut seen_minus) = (None::<usize>, None::<usize>);
+    let describe = |c: usize| {
+        let (i, rest) = (c % n, c / n);
+        format!("trial {}, bin {}, unit {}", rest / t, rest % t, i)
+    };
+    for_each_value(path, |k, v| {
+        let c = c_index(k, &shape, fortran);
+        let active = if v == 1.0 {
+            true
+        } else if v == 0.0 {
+            seen_zero.get_or_insert(c);
+            false
+        } else if v == -1.0 {
+            seen_minus.get_or_insert(c);
+            false
+        } else {
+            return Err(Error::format(
+                path,
+                format!(
+                    "value {v} at {}: a raster may hold only 0/1 or -1/+1",
+                    describe(c)
+                ),
+            ));
+        };
+        if let (Some(z), Some(m)) = (seen_zero, seen_minus) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "the raster mixes 0 ({}) and -1 ({}): use 0/1 or -1/+1, not both",
+                    describe(z),
+                    describe(m)
+                ),
+            ));
+        }
+        if active {
+            let (i, rest) = (c % n, c / n);
+            raster.set(rest / t, rest % t, i, true);
+        }
+        Ok(())
+    })?;
+    Ok(raster)
+}
+
+/// Write a raster as `(R, T, N)` uint8 0/1, C order.
+pub fn write_raster(path: &Path, raster: &SpikeRaster) -> Result<()> {
+    let (r, t, n) = raster.shape();
+    let f = File::create(path).map_err(|e| Error::io(path, e))?;
+    let io = |e: std::io::Error| Error::io(path, e);
+    let mut w = npyz::WriteOptions::<u8>::new()
+        .default_dtype()
+        .shape(&[r as u64, t as u64, n as u64])
+        .writer(std::io::BufWriter::new(f))
+        .begin_nd()
+        .map_err(io)?;
+    let mut row = vec![0u8; n];
+    for tr in 0..r {
+        for b in 0..t {
+            let words = raster.row(tr, b);
+            for (i, x) in row.iter_mut().enumerate() {
+                *x = ((words[i / 64] >> (i % 64)) & 1) as u8;
+            }
+            w.extend(row.iter().copied()).map_err(io)?;
+        }
+    }
+    w.finish().map_err(io)
+}
+
+/// Write an `f64` array of any shape (C order).
+pub fn write_f64(path: &Path, shape: &[usize], data: &[f64]) -> Result<()> {
+    let expected: usize = shape.iter().product();
+    if expected != data.len() {
+        return Err(Error::shape(
+            format!("array for {}", path.display()),
+            format!("{expected} values for shape {shape:?}"),
+            format!("{} values", data.len()),
+        ));
+    }
+    let f = File::create(path).map_err(|e| Error::io(path, e))?;
+    let io = |e: std::io::Error| Error::io(path, e);
+    let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+    let mut w = npyz::WriteOptions::<f64>::new()
+        .default_dtype()
+        .shape(&shape64)
+        .writer(std::io::BufWriter::new(f))
+        .begin_nd()
+        .map_err(io)?;
+    w.extend(data.iter().copied()).map_err(io)?;
+    w.finish().map_err(io)
+}
+
+/// Read a numeric array of any supported dtype as `f64`, in C order.
+/// Non-finite values are an error naming their flat position.
+pub fn read_f64(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {
+    let info = read_info(path)?;
+    let total: usize = info.shape.iter().product();
+    let mut out = vec![0.0; total];
+    let shape = info.shape.clone();
+    for_each_value(path, |k, v| {
+        let c = c_index(k, &shape, info.fortran_order);
+        if !v.is_finite() {
+            return Err(Error::format(
+                path,
+                format!("non-finite value at flat index {c}"),
+            ));
+        }
+        if let Some(slot) = out.get_mut(c) {
+            *slot = v;
+        }
+        Ok(())
+    })?;
+    Ok((info.shape, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_typed<T: npyz::AutoSerialize + Copy>(
+        path: &Path,
+        shape: &[u64],
+        data: &[T],
+        order: Order,
+    ) {
+        let f = File::create(path).unwrap();
+        let mut w = npyz::WriteOptions::<T>::new()
+            .default_dtype()
+            .shape(shape)
+            .order(order)
+            .writer(std::io::BufWriter::new(f))
+            .begin_nd()
+            .unwrap();
+        w.extend(data.iter().copied()).unwrap();
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn raster_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.npy");
+        let x: Vec<u8> = (0..2 * 5 * 67).map(|k| (k % 3 == 0) as u8).collect();
+        let r = SpikeRaster::from_binary(2, 5, 67, &x).unwrap();
+        write_raster(&p, &r).unwrap();
+        assert_eq!(read_raster(&p).unwrap(), r);
+    }
+
+    #[test]
+    fn reads_any_dtype_and_fortran_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.npy");
+        // (T=2, N=3) spins in C order: [[1,-1,-1],[-1,1,1]].
+        let c_order = [1i8, -1, -1, -1, 1, 1];
+        write_typed(&p, &[2, 3], &c_order, Order::C);
+        let a = read_raster(&p).unwrap();
+        assert_eq!(a.to_spins(), c_order);
+        // Same array stored in Fortran order: column by column.
+        let f_order = [1.0f32, -1.0, -1.0, 1.0, -1.0, 1.0];
+        write_typed(&p, &[2, 3], &f_order, Order::Fortran);
+        assert_eq!(read_raster(&p).unwrap(), a);
+        write_typed(&p, &[2, 3], &[1u64, 0, 0, 0, 1, 1], Order::C);
+        assert_eq!(read_raster(&p).unwrap(), a);
+        write_typed(&p, &[2, 3], &[true, false, false, false, true, true], Order::C);
+        assert_eq!(read_raster(&p).unwrap(), a);
+    }
+
+    #[test]
+    fn raster_errors_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.npy");
+        write_typed(&p, &[2, 2], &[0i32, 1, 2, 1], Order::C);
+        let e = read_raster(&p).unwrap_err().to_string();
+        assert!(e.contains("bad.npy") && e.contains("value 2") && e.contains("bin 1, unit 0"), "{e}");
+        write_typed(&p, &[2, 2], &[0i32, 1, -1, 1], Order::C);
+        let e = read_raster(&p).unwrap_err().to_string();
+        assert!(e.contains("mixes 0"), "{e}");
+        write_typed(&p, &[4], &[0u8, 1, 0, 1], Order::C);
+        let e = read_raster(&p).unwrap_err().to_string();
+        assert!(e.contains("shape (T, N) or (R, T, N)"), "{e}");
+        write_typed(&p, &[2, 2], &[0.0f64, 1.0, f64::NAN, 1.0], Order::C);
+        assert!(read_raster(&p).is_err());
+        write_typed(&p, &[0, 2], &[] as &[u8], Order::C);
+        assert!(read_raster(&p).unwrap_err().to_string().contains("empty"));
+        std::fs::write(&p, b"not numpy").unwrap();
+        assert!(read_raster(&p).unwrap_err().to_string().contains("not a valid .npy"));
+        let missing = dir.path().join("missing.npy");
+        assert!(read_raster(&missing).unwrap_err().to_string().contains("missing.npy"));
+    }
+
+    #[test]
+    fn f64_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("theta.npy");
+        let data: Vec<f64> = (0..24).map(|k| k as f64 * 0.25 - 1.0).collect();
+        write_f64(&p, &[2, 3, 4], &data).unwrap();
+        let (shape, back) = read_f64(&p).unwrap();
+        assert_eq!(shape, vec![2, 3, 4]);
+        assert_eq!(back, data);
+    }
+}

@@ -1,0 +1,30 @@
+//! The `isingscope` binary: no subcommand opens the desktop app, a
+//! subcommand runs headless (see `isingscope --help`).
+
+use clap::Parser;
+use isingscope::cli::{Cli, run};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(command) => run(command),
+        None => open_app(cli.file),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(feature = "gui")]
+fn open_app(file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    isingscope::app::run(file)
+}
+
+#[cfg(not(feature = "gui"))]
+fn open_app(_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    anyhow::bail!("this build has no desktop app (built without the \"gui\" feature); run a subcommand, see --help")
+}
