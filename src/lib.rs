@@ -27,16 +27,24 @@
 //! * [`model`]: the network, simulation, moments, exact small-N solution,
 //!   entropy production.
 //! * [`io`]: loaders and writers (one file per format).
+//! * [`meanfield`]: Plefka mean-field approximations, forward and inverse.
+//! * [`fit`]: exact maximum-likelihood fits of H and J.
+//! * [`sk_theory`]: exact large-N theory of the asymmetric SK model.
+//! * [`state_space`]: time-varying fields and couplings (filter, smoother, EM).
 //! * [`progress`]: cancel tokens, progress callbacks, `FitInfo`.
 //! * [`cli`]: the headless command line.
 //! * `app` (feature `gui`): the desktop application.
 
 pub mod cli;
 pub mod error;
+pub mod fit;
 pub mod io;
+pub mod meanfield;
 pub mod model;
 pub mod progress;
+pub mod sk_theory;
 pub mod spikes;
+pub mod state_space;
 
 #[cfg(feature = "gui")]
 pub mod app;

@@ -1,0 +1,1 @@
+//! Fitting couplings and fields to data: exact maximum likelihood (issue 4).
