@@ -22,9 +22,15 @@ use rand::SeedableRng;
 
 fn network(n: usize) -> isingscope::model::KineticIsing {
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(1);
-    SkParams { n, j0: 1.0, dj: 0.5, h0: 0.0, beta: 1.0 }
-        .draw(&mut rng)
-        .expect("valid parameters")
+    SkParams {
+        n,
+        j0: 1.0,
+        dj: 0.5,
+        h0: 0.0,
+        beta: 1.0,
+    }
+    .draw(&mut rng)
+    .expect("valid parameters")
 }
 
 fn single_trial(c: &mut Criterion) {
@@ -33,7 +39,8 @@ fn single_trial(c: &mut Criterion) {
     for n in [128, 512, 1024, 2048] {
         let model = network(n);
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(2);
-        let mut sim = Simulator::new(&model, 1, &InitialState::Random, &mut rng).expect("simulator");
+        let mut sim =
+            Simulator::new(&model, 1, &InitialState::Random, &mut rng).expect("simulator");
         let steps = 1000;
         g.throughput(Throughput::Elements(steps));
         g.bench_function(format!("N={n}"), |b| {
@@ -54,7 +61,8 @@ fn batched(c: &mut Criterion) {
     for n in [128, 512, 1024, 2048] {
         let model = network(n);
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(3);
-        let mut sim = Simulator::new(&model, 1000, &InitialState::Random, &mut rng).expect("simulator");
+        let mut sim =
+            Simulator::new(&model, 1000, &InitialState::Random, &mut rng).expect("simulator");
         let steps: u64 = match n {
             128 => 100,
             512 => 20,
@@ -77,12 +85,17 @@ fn paper_setting(c: &mut Criterion) {
     let mut g = c.benchmark_group("paper_setting");
     g.sample_size(10);
     let model = network(512);
-    let opts = SimulationOptions { steps: 128, trials: 1000, init: InitialState::AllUp };
+    let opts = SimulationOptions {
+        steps: 128,
+        trials: 1000,
+        init: InitialState::AllUp,
+    };
     g.throughput(Throughput::Elements(128 * 1000));
     g.bench_function("N=512_T=128_R=1000", |b| {
         b.iter(|| {
             let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(4);
-            let r = simulate(&model, &opts, &mut rng, &NoProgress, &StopToken::new()).expect("runs");
+            let r =
+                simulate(&model, &opts, &mut rng, &NoProgress, &StopToken::new()).expect("runs");
             black_box(r.n_bins())
         })
     });
@@ -94,9 +107,17 @@ fn memory_bandwidth(c: &mut Criterion) {
     g.sample_size(10);
     let data = vec![1.0f64; 32 << 20]; // 256 MB
     g.throughput(Throughput::Bytes((data.len() * 8) as u64));
-    g.bench_function("read_256MB", |b| b.iter(|| black_box(data.iter().sum::<f64>())));
+    g.bench_function("read_256MB", |b| {
+        b.iter(|| black_box(data.iter().sum::<f64>()))
+    });
     g.finish();
 }
 
-criterion_group!(benches, single_trial, batched, paper_setting, memory_bandwidth);
+criterion_group!(
+    benches,
+    single_trial,
+    batched,
+    paper_setting,
+    memory_bandwidth
+);
 criterion_main!(benches);

@@ -26,5 +26,7 @@ fn open_app(file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
 
 #[cfg(not(feature = "gui"))]
 fn open_app(_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    anyhow::bail!("this build has no desktop app (built without the \"gui\" feature); run a subcommand, see --help")
+    anyhow::bail!(
+        "this build has no desktop app (built without the \"gui\" feature); run a subcommand, see --help"
+    )
 }

@@ -246,7 +246,10 @@ impl SpikeRaster {
 
     /// The raster as ±1 spins in `[r][t][i]` order.
     pub fn to_spins(&self) -> Vec<i8> {
-        self.to_binary().into_iter().map(|x| 2 * x as i8 - 1).collect()
+        self.to_binary()
+            .into_iter()
+            .map(|x| 2 * x as i8 - 1)
+            .collect()
     }
 
     /// Write the spins (±1) of one row into `out` (length `n_units`).
@@ -420,7 +423,9 @@ mod tests {
 
     #[test]
     fn binary_and_spin_round_trip() {
-        let x: Vec<u8> = (0..2 * 3 * 70).map(|k| ((k * 7 + k / 3) % 3 == 0) as u8).collect();
+        let x: Vec<u8> = (0..2 * 3 * 70)
+            .map(|k| ((k * 7 + k / 3) % 3 == 0) as u8)
+            .collect();
         let r = SpikeRaster::from_binary(2, 3, 70, &x).unwrap();
         assert_eq!(r.to_binary(), x);
         let s = r.to_spins();

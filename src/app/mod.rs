@@ -1,31 +1,541 @@
-//! The desktop application (egui/eframe). GUI code only: all numerics live
-//! in the library and run on worker threads.
+//! The desktop application (egui/eframe). GUI code only: the numerics live
+//! in the library and long work runs on [`worker`] threads.
+//!
+//! Structure: [`IsingScopeApp`] is the shell (menu, tabs, status bar,
+//! sessions, jobs). Each tab is a struct holding view state only, in its
+//! own file, with a `ui` method that reads the model state ([`AppModel`])
+//! and returns [`Command`]s; the shell applies them at the end of the frame.
+//! Worker events are drained in `App::logic`, drawing happens in `App::ui`.
+
+pub mod couplings_tab;
+pub mod data_tab;
+pub mod dataset;
+pub mod fit_tab;
+pub mod placeholder_tabs;
+pub mod plots;
+pub mod raster_tab;
+pub mod raster_view;
+pub mod session;
+pub mod worker;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use dataset::{Dataset, FittedModel};
+use worker::{Job, Wake};
+
+/// The tabs, in display order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Tab {
+    /// Open files, binning, unit table.
+    Data,
+    /// Units × time raster.
+    Raster,
+    /// Coupling heatmaps.
+    Couplings,
+    /// Fit couplings and check the fit.
+    Fit,
+    /// The phase-transition lab.
+    PhaseLab,
+    /// The state-space model.
+    StateSpace,
+}
+
+impl Tab {
+    /// All tabs in order.
+    pub const ALL: [Tab; 6] = [
+        Tab::Data,
+        Tab::Raster,
+        Tab::Couplings,
+        Tab::Fit,
+        Tab::PhaseLab,
+        Tab::StateSpace,
+    ];
+    /// The tab's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Data => "Data",
+            Tab::Raster => "Raster",
+            Tab::Couplings => "Couplings",
+            Tab::Fit => "Fit",
+            Tab::PhaseLab => "Phase lab",
+            Tab::StateSpace => "State space",
+        }
+    }
+}
+
+/// Model state shared by the tabs: what is loaded and fitted.
+#[derive(Default)]
+pub struct AppModel {
+    /// The current dataset.
+    pub dataset: Option<Arc<Dataset>>,
+    /// The latest fit of the current dataset.
+    pub fit: Option<FittedModel>,
+    /// Display order of units (raster rows, heatmap rows and columns).
+    pub order: Vec<usize>,
+    /// Bumped when the dataset changes.
+    pub generation: u64,
+}
+
+/// Requests from the tabs, applied by the shell after drawing.
+#[derive(Debug)]
+#[must_use]
+pub enum Command {
+    /// Load (and bin) a data file in the background.
+    Load(data_tab::LoadRequest),
+    /// Generate a simulated demo dataset.
+    Simulate(data_tab::SimulateRequest),
+    /// Run a fit of the current dataset.
+    Fit(fit_tab::FitRequest),
+    /// Cancel the running job.
+    CancelJob,
+    /// Save the session to a file.
+    SaveSession(PathBuf),
+    /// Open a session file.
+    OpenSession(PathBuf),
+    /// Switch tab.
+    ShowTab(Tab),
+    /// Set the unit display order.
+    SetOrder(Vec<usize>),
+}
+
+/// A job the shell runs in the background.
+enum RunningJob {
+    Load(Job<Dataset>),
+    Fit(Job<FittedModel>),
+}
+
+/// Persisted across runs (eframe storage): preferences, not data.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Preferences {
+    /// Dark theme (else light).
+    pub dark: bool,
+    /// Most recent data files, newest first.
+    pub recent_files: Vec<PathBuf>,
+    /// The last session, restored at start-up.
+    pub last_session: Option<session::Session>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            dark: true,
+            recent_files: Vec::new(),
+            last_session: None,
+        }
+    }
+}
 
 /// The application shell.
 pub struct IsingScopeApp {
-    file: Option<PathBuf>,
+    prefs: Preferences,
+    tab: Tab,
+    model: AppModel,
+    data: data_tab::DataTab,
+    raster: raster_tab::RasterTab,
+    couplings: couplings_tab::CouplingsTab,
+    fit: fit_tab::FitTab,
+    job: Option<RunningJob>,
+    /// Messages for the user (errors name the file and the problem).
+    message: Option<(bool, String)>,
+    session_path: String,
+    wake: Wake,
+    /// Frames drawn, for the responsiveness test.
+    pub frames: u64,
+}
+
+/// Where the app starts.
+#[derive(Clone, Debug, Default)]
+pub enum Startup {
+    /// The bundled demo recording (first-time users see real data).
+    #[default]
+    Demo,
+    /// A file given on the command line.
+    File(PathBuf),
+    /// Nothing (tests).
+    Empty,
 }
 
 impl IsingScopeApp {
-    /// Build the app; `file` is a data file to open at start-up.
-    pub fn new(_cc: &eframe::CreationContext<'_>, file: Option<PathBuf>) -> Self {
-        Self { file }
+    /// Build the app: restore preferences and start loading `startup`.
+    pub fn new(cc: &eframe::CreationContext<'_>, startup: Startup) -> Self {
+        let prefs: Preferences = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+            .unwrap_or_default();
+        let ctx = cc.egui_ctx.clone();
+        let wake: Wake = Arc::new(move || ctx.request_repaint());
+        let mut app = Self {
+            prefs,
+            tab: Tab::Data,
+            model: AppModel::default(),
+            data: data_tab::DataTab::default(),
+            raster: raster_tab::RasterTab::default(),
+            couplings: couplings_tab::CouplingsTab::default(),
+            fit: fit_tab::FitTab::default(),
+            job: None,
+            message: None,
+            session_path: "session.ron".into(),
+            wake,
+            frames: 0,
+        };
+        app.apply_theme(&cc.egui_ctx);
+        let restored = app.prefs.last_session.clone();
+        match startup {
+            Startup::Demo => match restored {
+                Some(s) if s.data_path.as_ref().is_some_and(|p| p.exists()) => app.apply_session(s),
+                _ => app.start_load(data_tab::LoadRequest::demo()),
+            },
+            Startup::File(path) => {
+                if path.extension().is_some_and(|e| e == "ron") {
+                    app.open_session(&path);
+                } else {
+                    let req = data_tab::LoadRequest {
+                        path,
+                        ..app.data.request_template()
+                    };
+                    app.start_load(req);
+                }
+            }
+            Startup::Empty => {}
+        }
+        app
+    }
+
+    fn apply_theme(&self, ctx: &egui::Context) {
+        ctx.set_theme(if self.prefs.dark {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+    }
+
+    /// The current model state (read-only; for tests).
+    pub fn model(&self) -> &AppModel {
+        &self.model
+    }
+
+    /// The message shown to the user, if any (for tests).
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_ref().map(|(_, m)| m.as_str())
+    }
+
+    /// Whether a background job is running.
+    pub fn busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    fn start_load(&mut self, req: data_tab::LoadRequest) {
+        self.data.last_request = Some(req.clone());
+        let job = Job::spawn(
+            format!("Loading {}", req.display_name()),
+            self.wake.clone(),
+            move |ctx| data_tab::load_dataset(&req, ctx),
+        );
+        self.job = Some(RunningJob::Load(job));
+    }
+
+    fn start_simulation(&mut self, req: data_tab::SimulateRequest) {
+        let job = Job::spawn("Simulating", self.wake.clone(), move |ctx| {
+            data_tab::simulate_dataset(&req, ctx)
+        });
+        self.job = Some(RunningJob::Load(job));
+    }
+
+    fn start_fit(&mut self, req: fit_tab::FitRequest) {
+        let Some(ds) = self.model.dataset.clone() else {
+            self.message = Some((true, "Load a dataset before fitting.".into()));
+            return;
+        };
+        let job = Job::spawn(
+            format!("Fitting ({})", req.method.title()),
+            self.wake.clone(),
+            move |ctx| fit_tab::run_fit(&req, &ds, ctx),
+        );
+        self.job = Some(RunningJob::Fit(job));
+    }
+
+    fn poll_job(&mut self) {
+        let Some(job) = &mut self.job else { return };
+        match job {
+            RunningJob::Load(j) => {
+                if let Some(r) = j.poll() {
+                    self.job = None;
+                    match r {
+                        Ok(ds) => self.set_dataset(ds),
+                        // The previous dataset stays loaded.
+                        Err(e) => self.message = Some((true, e)),
+                    }
+                }
+            }
+            RunningJob::Fit(j) => {
+                if let Some(r) = j.poll() {
+                    self.job = None;
+                    match r {
+                        Ok(mut fit) => {
+                            fit.generation = self.model.generation * 1000 + 1;
+                            self.model.generation += 1;
+                            self.model.fit = Some(fit);
+                            self.message = Some((false, "Fit finished.".into()));
+                        }
+                        Err(e) => self.message = Some((true, e)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_dataset(&mut self, ds: Dataset) {
+        if let Some(p) = &ds.source {
+            self.prefs.recent_files.retain(|q| q != p);
+            self.prefs.recent_files.insert(0, p.clone());
+            self.prefs.recent_files.truncate(10);
+        }
+        self.message = Some((false, format!("Loaded {}", ds.summary())));
+        self.model.order = (0..ds.raster.n_units()).collect();
+        self.model.generation += 1;
+        self.model.fit = None;
+        self.raster.reset_view();
+        self.model.dataset = Some(Arc::new(ds));
+    }
+
+    fn current_session(&self) -> session::Session {
+        session::Session {
+            data_path: self.model.dataset.as_ref().and_then(|d| d.source.clone()),
+            load: self.data.last_request.clone(),
+            tab: self.tab,
+            fit: self.fit.settings(),
+            raster: self.raster.view_state(),
+            couplings_threshold: self.couplings.threshold,
+            order: self.model.order.clone(),
+        }
+    }
+
+    fn apply_session(&mut self, s: session::Session) {
+        self.tab = s.tab;
+        self.fit.apply_settings(&s.fit);
+        self.raster.apply_view_state(&s.raster);
+        self.couplings.threshold = s.couplings_threshold;
+        if let Some(req) = s.load {
+            if req.path.as_os_str().is_empty() || req.path.exists() {
+                self.start_load(req);
+            } else {
+                self.message = Some((
+                    true,
+                    format!(
+                        "The session refers to {}, which does not exist; open the data file again.",
+                        req.path.display()
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn open_session(&mut self, path: &std::path::Path) {
+        match session::Session::load(path) {
+            Ok(s) => {
+                self.session_path = path.display().to_string();
+                self.apply_session(s);
+            }
+            Err(e) => self.message = Some((true, e)),
+        }
+    }
+
+    fn apply(&mut self, cmd: Command) {
+        match cmd {
+            Command::Load(req) => self.start_load(req),
+            Command::Simulate(req) => self.start_simulation(req),
+            Command::Fit(req) => self.start_fit(req),
+            Command::CancelJob => match &self.job {
+                Some(RunningJob::Load(j)) => j.cancel(),
+                Some(RunningJob::Fit(j)) => j.cancel(),
+                None => {}
+            },
+            Command::SaveSession(path) => match self.current_session().save(&path) {
+                Ok(()) => {
+                    self.message = Some((false, format!("Session saved to {}", path.display())))
+                }
+                Err(e) => self.message = Some((true, e)),
+            },
+            Command::OpenSession(path) => self.open_session(&path),
+            Command::ShowTab(t) => self.tab = t,
+            Command::SetOrder(o) => {
+                if o.len() == self.model.order.len() {
+                    self.model.order = o;
+                }
+            }
+        }
+    }
+
+    fn menu_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open data file…").clicked() {
+                    self.data.open_dialog(self.wake.clone());
+                    self.tab = Tab::Data;
+                    ui.close();
+                }
+                if ui.button("Open demo recording").clicked() {
+                    commands.push(Command::Load(data_tab::LoadRequest::demo()));
+                    ui.close();
+                }
+                ui.menu_button("Recent files", |ui| {
+                    for p in self.prefs.recent_files.clone() {
+                        if ui.button(p.display().to_string()).clicked() {
+                            commands.push(Command::Load(data_tab::LoadRequest {
+                                path: p,
+                                ..self.data.request_template()
+                            }));
+                            ui.close();
+                        }
+                    }
+                });
+                ui.separator();
+                if ui.button("Save session").clicked() {
+                    commands.push(Command::SaveSession(PathBuf::from(&self.session_path)));
+                    ui.close();
+                }
+                if ui.button("Open session").clicked() {
+                    commands.push(Command::OpenSession(PathBuf::from(&self.session_path)));
+                    ui.close();
+                }
+            });
+            ui.menu_button("View", |ui| {
+                if ui.checkbox(&mut self.prefs.dark, "Dark theme").changed() {
+                    self.apply_theme(ui.ctx());
+                }
+            });
+            ui.separator();
+            ui.label("Session file:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.session_path)
+                    .desired_width(220.0)
+                    .hint_text("session.ron"),
+            )
+            .labelled_by(ui.label("").id);
+        });
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        ui.horizontal(|ui| {
+            match &self.model.dataset {
+                Some(ds) => ui.label(ds.summary()),
+                None => ui.label("No dataset loaded"),
+            };
+            if let Some(job) = &self.job {
+                let (label, fraction) = match job {
+                    RunningJob::Load(j) => (&j.label, j.fraction()),
+                    RunningJob::Fit(j) => (&j.label, j.fraction()),
+                };
+                ui.separator();
+                ui.spinner();
+                ui.label(label);
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .desired_width(160.0)
+                        .show_percentage(),
+                );
+                if ui.button("Cancel").clicked() {
+                    commands.push(Command::CancelJob);
+                }
+            }
+            if let Some((is_error, msg)) = &self.message {
+                ui.separator();
+                let color = if *is_error {
+                    ui.visuals().error_fg_color
+                } else {
+                    ui.visuals().weak_text_color()
+                };
+                ui.colored_label(color, msg);
+            }
+        });
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context, commands: &mut Vec<Command>) {
+        let open = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::O);
+        let save = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::S);
+        if ctx.input_mut(|i| i.consume_shortcut(&open)) {
+            self.data.open_dialog(self.wake.clone());
+            self.tab = Tab::Data;
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&save)) {
+            commands.push(Command::SaveSession(PathBuf::from(&self.session_path)));
+        }
+    }
+
+    fn fit_trace(&self) -> Option<&[f64]> {
+        match &self.job {
+            Some(RunningJob::Fit(j)) => Some(&j.trace),
+            _ => None,
+        }
     }
 }
 
 impl eframe::App for IsingScopeApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.poll_job();
+        if let Some(path) = self.data.poll_dialog() {
+            let req = data_tab::LoadRequest {
+                path,
+                ..self.data.request_template()
+            };
+            self.apply(Command::Load(req));
+        }
+        // Drag and drop of a file or a Kilosort folder.
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if let Some(path) = dropped.into_iter().next() {
+            let req = data_tab::LoadRequest {
+                path,
+                ..self.data.request_template()
+            };
+            self.apply(Command::Load(req));
+            self.tab = Tab::Data;
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frames += 1;
+        let mut commands = Vec::new();
+        self.shortcuts(ui.ctx(), &mut commands);
+        egui::Panel::top("menu").show(ui, |ui| {
+            self.menu_ui(ui, &mut commands);
+            ui.horizontal(|ui| {
+                for t in Tab::ALL {
+                    ui.selectable_value(&mut self.tab, t, t.title());
+                }
+            });
+        });
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, &mut commands));
         egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading("isingscope");
-            ui.label("The nonequilibrium kinetic Ising model for neural populations.");
-            ui.separator();
-            ui.label("Coming next: Data · Raster · Couplings · Fit · Phase lab · State space.");
-            if let Some(f) = &self.file {
-                ui.label(format!("File to open: {}", f.display()));
+            let busy = self.job.is_some();
+            let trace = self.fit_trace().map(|t| t.to_vec());
+            match self.tab {
+                Tab::Data => self.data.ui(ui, &self.model, busy, &mut commands),
+                Tab::Raster => self.raster.ui(ui, &self.model, &mut commands),
+                Tab::Couplings => self.couplings.ui(ui, &self.model, &mut commands),
+                Tab::Fit => self
+                    .fit
+                    .ui(ui, &self.model, busy, trace.as_deref(), &mut commands),
+                Tab::PhaseLab => placeholder_tabs::phase_lab_ui(ui),
+                Tab::StateSpace => placeholder_tabs::state_space_ui(ui),
             }
         });
+        for c in commands {
+            self.apply(c);
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.prefs.last_session = Some(self.current_session());
+        eframe::set_value(storage, eframe::APP_KEY, &self.prefs);
     }
 }
 
@@ -34,13 +544,18 @@ pub fn run(file: Option<PathBuf>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 800.0])
-            .with_title("isingscope"),
+            .with_title("isingscope")
+            .with_drag_and_drop(true),
         ..Default::default()
+    };
+    let startup = match file {
+        Some(p) => Startup::File(p),
+        None => Startup::Demo,
     };
     eframe::run_native(
         "isingscope",
         options,
-        Box::new(|cc| Ok(Box::new(IsingScopeApp::new(cc, file)))),
+        Box::new(|cc| Ok(Box::new(IsingScopeApp::new(cc, startup)))),
     )
     .map_err(|e| anyhow::anyhow!("could not open the app window: {e}"))
 }

@@ -33,10 +33,7 @@ fn open(path: &Path) -> Result<NpyFile<BufReader<File>>> {
 
 /// Read every element as `f64` in file order and pass it with its flat
 /// position to `f`. Supports bool, (u)int8–64 and float32/64.
-fn for_each_value(
-    path: &Path,
-    mut f: impl FnMut(usize, f64) -> Result<()>,
-) -> Result<NpyInfo> {
+fn for_each_value(path: &Path, mut f: impl FnMut(usize, f64) -> Result<()>) -> Result<NpyInfo> {
     let npy = open(path)?;
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
     let fortran_order = npy.order() == Order::Fortran;
@@ -85,9 +82,7 @@ fn for_each_value(
         _ => {
             return Err(Error::format(
                 path,
-                format!(
-                    "unsupported dtype '{ts}': use bool, an integer type or float32/float64"
-                ),
+                format!("unsupported dtype '{ts}': use bool, an integer type or float32/float64"),
             ));
         }
     }
@@ -119,9 +114,7 @@ fn c_index(k: usize, shape: &[usize], fortran: bool) -> usize {
         idx[d] = rem % s.max(1);
         rem /= s.max(1);
     }
-    idx.iter()
-        .zip(shape)
-        .fold(0, |acc, (&i, &s)| acc * s + i)
+    idx.iter().zip(shape).fold(0, |acc, (&i, &s)| acc * s + i)
 }
 
 /// Read a binary raster from `(T, N)` (one trial) or `(R, T, N)`.
@@ -310,7 +303,12 @@ mod tests {
         assert_eq!(read_raster(&p).unwrap(), a);
         write_typed(&p, &[2, 3], &[1u64, 0, 0, 0, 1, 1], Order::C);
         assert_eq!(read_raster(&p).unwrap(), a);
-        write_typed(&p, &[2, 3], &[true, false, false, false, true, true], Order::C);
+        write_typed(
+            &p,
+            &[2, 3],
+            &[true, false, false, false, true, true],
+            Order::C,
+        );
         assert_eq!(read_raster(&p).unwrap(), a);
     }
 
@@ -320,7 +318,10 @@ mod tests {
         let p = dir.path().join("bad.npy");
         write_typed(&p, &[2, 2], &[0i32, 1, 2, 1], Order::C);
         let e = read_raster(&p).unwrap_err().to_string();
-        assert!(e.contains("bad.npy") && e.contains("value 2") && e.contains("bin 1, unit 0"), "{e}");
+        assert!(
+            e.contains("bad.npy") && e.contains("value 2") && e.contains("bin 1, unit 0"),
+            "{e}"
+        );
         write_typed(&p, &[2, 2], &[0i32, 1, -1, 1], Order::C);
         let e = read_raster(&p).unwrap_err().to_string();
         assert!(e.contains("mixes 0"), "{e}");
@@ -332,9 +333,19 @@ mod tests {
         write_typed(&p, &[0, 2], &[] as &[u8], Order::C);
         assert!(read_raster(&p).unwrap_err().to_string().contains("empty"));
         std::fs::write(&p, b"not numpy").unwrap();
-        assert!(read_raster(&p).unwrap_err().to_string().contains("not a valid .npy"));
+        assert!(
+            read_raster(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid .npy")
+        );
         let missing = dir.path().join("missing.npy");
-        assert!(read_raster(&missing).unwrap_err().to_string().contains("missing.npy"));
+        assert!(
+            read_raster(&missing)
+                .unwrap_err()
+                .to_string()
+                .contains("missing.npy")
+        );
     }
 
     #[test]

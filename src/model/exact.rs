@@ -113,15 +113,15 @@ impl ExactEvolver {
                 if m0.len() != n {
                     return Err(Error::shape("initial magnetisations m0", n, m0.len()));
                 }
-                if let Some(bad) = m0.iter().find(|x| !(x.abs() <= 1.0)) {
-                    return Err(Error::param("m0", bad, "magnetisations must lie in [-1, 1]"));
+                if let Some(bad) = m0.iter().find(|x| x.is_nan() || x.abs() > 1.0) {
+                    return Err(Error::param(
+                        "m0",
+                        bad,
+                        "magnetisations must lie in [-1, 1]",
+                    ));
                 }
                 (0..states)
-                    .map(|s| {
-                        (0..n)
-                            .map(|i| 0.5 * (1.0 + spin(s, i) * m0[i]))
-                            .product()
-                    })
+                    .map(|s| (0..n).map(|i| 0.5 * (1.0 + spin(s, i) * m0[i])).product())
                     .collect()
             }
         };
@@ -142,7 +142,11 @@ impl ExactEvolver {
     /// Magnetisations of the current distribution.
     pub fn magnetisations(&self) -> DVector<f64> {
         DVector::from_fn(self.n, |i, _| {
-            self.p.iter().enumerate().map(|(s, &ps)| ps * spin(s, i)).sum()
+            self.p
+                .iter()
+                .enumerate()
+                .map(|(s, &ps)| ps * spin(s, i))
+                .sum()
         })
     }
 
@@ -249,7 +253,11 @@ pub fn spin(s: usize, i: usize) -> f64 {
 }
 
 /// Run `steps` exact steps from `init`; element t is the state after t+1 steps.
-pub fn evolve_exact(model: &KineticIsing, init: &ExactInit, steps: usize) -> Result<Vec<ExactStep>> {
+pub fn evolve_exact(
+    model: &KineticIsing,
+    init: &ExactInit,
+    steps: usize,
+) -> Result<Vec<ExactStep>> {
     let mut ev = ExactEvolver::new(model, init)?;
     Ok((0..steps).map(|_| ev.step()).collect())
 }
@@ -262,9 +270,15 @@ mod tests {
 
     fn small_model(seed: u64, n: usize) -> KineticIsing {
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-        SkParams { n, j0: 0.5, dj: 0.8, h0: 0.4, beta: 1.2 }
-            .draw(&mut rng)
-            .unwrap()
+        SkParams {
+            n,
+            j0: 0.5,
+            dj: 0.8,
+            h0: 0.4,
+            beta: 1.2,
+        }
+        .draw(&mut rng)
+        .unwrap()
     }
 
     #[test]
@@ -311,7 +325,11 @@ mod tests {
         model = KineticIsing::new(model.h().clone(), sym, model.beta()).unwrap();
         let steps = evolve_exact(&model, &ExactInit::AllUp, 200).unwrap();
         let last = steps.last().unwrap();
-        assert!(last.entropy_production.abs() < 1e-10, "{}", last.entropy_production);
+        assert!(
+            last.entropy_production.abs() < 1e-10,
+            "{}",
+            last.entropy_production
+        );
     }
 
     #[test]

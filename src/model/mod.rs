@@ -20,6 +20,7 @@
 
 pub mod entropy;
 pub mod exact;
+pub mod likelihood;
 pub mod simulate;
 pub mod stats;
 
@@ -151,7 +152,12 @@ impl SkParams {
         if self.n == 0 {
             return Err(Error::param("n", self.n, "need at least one spin"));
         }
-        for (name, v) in [("j0", self.j0), ("dj", self.dj), ("h0", self.h0), ("beta", self.beta)] {
+        for (name, v) in [
+            ("j0", self.j0),
+            ("dj", self.dj),
+            ("h0", self.h0),
+            ("beta", self.beta),
+        ] {
             if !v.is_finite() {
                 return Err(Error::param(name, v, "must be finite"));
             }
@@ -215,7 +221,13 @@ mod tests {
         // ΔJ/√N = 0.025; we allow 4 standard errors (0.1). The sample variance
         // of n Gaussian draws has relative standard error √(2/n) = 0.35 %, so
         // sd·√N is within 1.4 % (4 s.e.) of ΔJ.
-        let p = SkParams { n: 400, j0: 1.3, dj: 0.5, h0: 0.7, beta: 1.0 };
+        let p = SkParams {
+            n: 400,
+            j0: 1.3,
+            dj: 0.5,
+            h0: 0.7,
+            beta: 1.0,
+        };
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(7);
         let m = p.draw(&mut rng).unwrap();
         let n = p.n as f64;
@@ -224,7 +236,10 @@ mod tests {
         let var = vals.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (vals.len() - 1) as f64;
         assert!((mean * n - p.j0).abs() < 0.1, "mean*N = {}", mean * n);
         let spread = var.sqrt() * n.sqrt();
-        assert!((spread - p.dj).abs() < 0.014 * p.dj, "sd*sqrt(N) = {spread}");
+        assert!(
+            (spread - p.dj).abs() < 0.014 * p.dj,
+            "sd*sqrt(N) = {spread}"
+        );
         assert!(m.h().iter().all(|&x| x.abs() <= p.h0));
         // Uniform on [-H0, H0] has sd H0/√3; 400 draws: s.e. of the mean H0/√1200.
         let hmean = m.h().mean();

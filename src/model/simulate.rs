@@ -155,7 +155,7 @@ fn minority(words: &[u64], n: usize, selected: &mut Vec<u32>) -> bool {
     } else {
         for (wi, &w) in words.iter().enumerate() {
             let mut inv = !w;
-            if wi == words.len() - 1 && n % 64 != 0 {
+            if wi == words.len() - 1 && !n.is_multiple_of(64) {
                 inv &= (1u64 << (n % 64)) - 1;
             }
             while inv != 0 {
@@ -275,8 +275,12 @@ impl Simulator {
                 if m.len() != n {
                     return Err(Error::shape("initial magnetisations m0", n, m.len()));
                 }
-                if let Some(bad) = m.iter().find(|x| !(x.abs() <= 1.0)) {
-                    return Err(Error::param("m0", bad, "magnetisations must lie in [-1, 1]"));
+                if let Some(bad) = m.iter().find(|x| x.is_nan() || x.abs() > 1.0) {
+                    return Err(Error::param(
+                        "m0",
+                        bad,
+                        "magnetisations must lie in [-1, 1]",
+                    ));
                 }
                 for (r, trng) in rngs.iter_mut().enumerate() {
                     for (i, &mi) in m.iter().enumerate() {
@@ -340,7 +344,10 @@ impl Simulator {
         let words = self.words;
         let kernel = &self.kernel;
         if self.trials >= 2 * rayon::current_num_threads().max(1) {
-            let chunk = self.trials.div_ceil(4 * rayon::current_num_threads()).max(1);
+            let chunk = self
+                .trials
+                .div_ceil(4 * rayon::current_num_threads())
+                .max(1);
             self.state
                 .par_chunks(words * chunk)
                 .zip(self.next.par_chunks_mut(words * chunk))

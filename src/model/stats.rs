@@ -64,7 +64,10 @@ impl BitColumns {
 
 #[inline]
 fn and_count(a: &[u64], b: &[u64]) -> u64 {
-    a.iter().zip(b).map(|(x, y)| (x & y).count_ones() as u64).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x & y).count_ones() as u64)
+        .sum()
 }
 
 /// Moments from paired row lists: `now[k]` is a sample at time t and
@@ -87,12 +90,8 @@ fn moments_from_rows(
         .into_par_iter()
         .map(|i| {
             let ai = a.col(i);
-            let pc: Vec<f64> = (0..n)
-                .map(|k| and_count(ai, a.col(k)) as f64 / s)
-                .collect();
-            let pd: Vec<f64> = (0..n)
-                .map(|l| and_count(ai, b.col(l)) as f64 / s)
-                .collect();
+            let pc: Vec<f64> = (0..n).map(|k| and_count(ai, a.col(k)) as f64 / s).collect();
+            let pd: Vec<f64> = (0..n).map(|l| and_count(ai, b.col(l)) as f64 / s).collect();
             (pc, pd)
         })
         .collect();
@@ -173,8 +172,12 @@ mod tests {
             }
         }
         let s = rows.len() as f64;
-        let m: Vec<f64> = (0..n).map(|i| rows.iter().map(|x| x.0[i]).sum::<f64>() / s).collect();
-        let mp: Vec<f64> = (0..n).map(|i| rows.iter().map(|x| x.1[i]).sum::<f64>() / s).collect();
+        let m: Vec<f64> = (0..n)
+            .map(|i| rows.iter().map(|x| x.0[i]).sum::<f64>() / s)
+            .collect();
+        let mp: Vec<f64> = (0..n)
+            .map(|i| rows.iter().map(|x| x.1[i]).sum::<f64>() / s)
+            .collect();
         let c = DMatrix::from_fn(n, n, |i, k| {
             rows.iter().map(|x| x.0[i] * x.0[k]).sum::<f64>() / s - m[i] * m[k]
         });

@@ -1,0 +1,443 @@
+//! The Data tab: open a recording (dialog, drag-and-drop, typed path, or the
+//! bundled demo), choose binning and units, see the unit table.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, channel};
+
+use rand::SeedableRng;
+
+use super::dataset::{Dataset, GroundTruth};
+use super::worker::{JobContext, Wake, message};
+use super::{AppModel, Command};
+use crate::model::SkParams;
+use crate::model::simulate::{InitialState, SimulationOptions, simulate};
+
+/// How to load and bin a file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LoadRequest {
+    /// The file or Kilosort folder. Empty: the simulated demo.
+    pub path: PathBuf,
+    /// Bin width in milliseconds (spike-time formats).
+    pub bin_ms: f64,
+    /// Start of the time window in seconds (None: the recording's start).
+    pub start_s: Option<f64>,
+    /// End of the time window in seconds (None: the recording's end).
+    pub stop_s: Option<f64>,
+    /// Keep only units with this quality label (empty: all).
+    pub label: String,
+    /// Keep only units firing at least this often (Hz).
+    pub min_rate_hz: f64,
+}
+
+impl Default for LoadRequest {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::new(),
+            bin_ms: 10.0,
+            start_s: None,
+            stop_s: None,
+            label: String::new(),
+            min_rate_hz: 0.0,
+        }
+    }
+}
+
+impl LoadRequest {
+    /// The bundled demo recording.
+    pub fn demo() -> Self {
+        Self::default()
+    }
+    /// A short name for messages.
+    pub fn display_name(&self) -> String {
+        if self.path.as_os_str().is_empty() {
+            "the demo dataset".into()
+        } else {
+            self.path.display().to_string()
+        }
+    }
+}
+
+/// Parameters of a simulated SK dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimulateRequest {
+    /// The network ensemble.
+    pub params: SkParams,
+    /// Steps per trial.
+    pub steps: usize,
+    /// Seed (network and spikes).
+    pub seed: u64,
+}
+
+impl Default for SimulateRequest {
+    fn default() -> Self {
+        Self {
+            params: SkParams {
+                n: 40,
+                j0: 0.5,
+                dj: 1.0,
+                h0: 0.3,
+                beta: 1.0,
+            },
+            steps: 20_000,
+            seed: 1,
+        }
+    }
+}
+
+/// Load and bin a file (worker thread).
+pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Dataset, String> {
+    if req.path.as_os_str().is_empty() {
+        return simulate_dataset(&SimulateRequest::default(), ctx);
+    }
+    let path = &req.path;
+    if !path.exists() {
+        return Err(format!("{}: no such file or folder", path.display()));
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "npy" => {
+            let raster = crate::io::npy::read_raster(path).map_err(message)?;
+            ctx.stop.check().map_err(message)?;
+            let n = raster.n_units();
+            let name = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok(Dataset::new(
+                name,
+                Some(path.clone()),
+                raster,
+                (0..n).map(|i| i.to_string()).collect(),
+                Vec::new(),
+                Vec::new(),
+                req.bin_ms * 1e-3,
+            ))
+        }
+        other => Err(format!(
+            "{}: unsupported file type '.{other}' (open an .npy raster)",
+            path.display()
+        )),
+    }
+}
+
+/// Simulate an SK network (worker thread); the dataset keeps the truth.
+pub fn simulate_dataset(
+    req: &SimulateRequest,
+    ctx: &JobContext<Dataset>,
+) -> Result<Dataset, String> {
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(req.seed);
+    let model = req.params.draw(&mut rng).map_err(message)?;
+    let opts = SimulationOptions {
+        steps: req.steps,
+        trials: 1,
+        init: InitialState::Random,
+    };
+    let raster = simulate(&model, &opts, &mut rng, ctx, &ctx.stop).map_err(message)?;
+    let n = raster.n_units();
+    let p = &req.params;
+    let mut ds = Dataset::new(
+        format!(
+            "simulated SK (N={}, J0={}, ΔJ={}, H0={}, β={}, seed {})",
+            p.n, p.j0, p.dj, p.h0, p.beta, req.seed
+        ),
+        None,
+        raster,
+        (0..n).map(|i| i.to_string()).collect(),
+        Vec::new(),
+        Vec::new(),
+        0.01,
+    );
+    ds.truth = Some(GroundTruth {
+        j: model.j().clone(),
+        h: model.h().clone(),
+        beta: model.beta(),
+    });
+    Ok(ds)
+}
+
+/// Columns of the unit table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SortKey {
+    Column,
+    Id,
+    Label,
+    Location,
+    Rate,
+}
+
+/// View state of the Data tab.
+pub struct DataTab {
+    path_text: String,
+    bin_ms: f64,
+    label: String,
+    min_rate_hz: f64,
+    sim: SimulateRequest,
+    sort: SortKey,
+    descending: bool,
+    dialog: Option<Receiver<Option<PathBuf>>>,
+    /// The request that produced the current dataset (saved in sessions).
+    pub last_request: Option<LoadRequest>,
+}
+
+impl Default for DataTab {
+    fn default() -> Self {
+        Self {
+            path_text: String::new(),
+            bin_ms: 10.0,
+            label: String::new(),
+            min_rate_hz: 0.0,
+            sim: SimulateRequest::default(),
+            sort: SortKey::Column,
+            descending: false,
+            dialog: None,
+            last_request: None,
+        }
+    }
+}
+
+impl DataTab {
+    /// Binning settings as a request without a path.
+    pub fn request_template(&self) -> LoadRequest {
+        LoadRequest {
+            path: PathBuf::new(),
+            bin_ms: self.bin_ms,
+            start_s: None,
+            stop_s: None,
+            label: self.label.clone(),
+            min_rate_hz: self.min_rate_hz,
+        }
+    }
+
+    /// Open the native file dialog on its own thread (never blocks the UI).
+    pub fn open_dialog(&mut self, wake: Wake) {
+        if self.dialog.is_some() {
+            return;
+        }
+        let (tx, rx) = channel();
+        let spawned = std::thread::Builder::new()
+            .name("isingscope: file dialog".into())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .add_filter("Spike data", &["nwb", "npy", "npz", "csv", "tsv"])
+                    .add_filter("All files", &["*"])
+                    .pick_file();
+                let _ = tx.send(picked);
+                wake();
+            });
+        if spawned.is_ok() {
+            self.dialog = Some(rx);
+        }
+    }
+
+    /// The file picked in the dialog, once.
+    pub fn poll_dialog(&mut self) -> Option<PathBuf> {
+        let rx = self.dialog.as_ref()?;
+        match rx.try_recv() {
+            Ok(p) => {
+                self.dialog = None;
+                p
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => None,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.dialog = None;
+                None
+            }
+        }
+    }
+
+    /// Draw the tab.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        model: &AppModel,
+        busy: bool,
+        commands: &mut Vec<Command>,
+    ) {
+        ui.heading("Data");
+        ui.horizontal(|ui| {
+            let label = ui.label("File or folder:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.path_text)
+                    .desired_width(420.0)
+                    .hint_text("path to .nwb, .npy, .csv or a Kilosort folder"),
+            )
+            .labelled_by(label.id);
+            if ui.add_enabled(!busy, egui::Button::new("Load")).clicked() {
+                commands.push(Command::Load(LoadRequest {
+                    path: PathBuf::from(self.path_text.trim()),
+                    ..self.request_template()
+                }));
+            }
+            if ui.button("Browse…").clicked() {
+                // The dialog result arrives through `poll_dialog`.
+                self.open_dialog(std::sync::Arc::new(|| {}));
+            }
+            if ui
+                .add_enabled(!busy, egui::Button::new("Open demo recording"))
+                .clicked()
+            {
+                commands.push(Command::Load(LoadRequest::demo()));
+            }
+        });
+        ui.label("Or drop a file or a Kilosort folder onto the window.");
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.label("Binning:");
+            ui.add(
+                egui::DragValue::new(&mut self.bin_ms)
+                    .range(0.01..=10_000.0)
+                    .speed(0.5)
+                    .suffix(" ms"),
+            )
+            .on_hover_text("Bin width");
+            ui.label("Label:");
+            let l = ui.label("");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.label)
+                    .desired_width(60.0)
+                    .hint_text("any"),
+            )
+            .labelled_by(l.id);
+            ui.label("Min rate:");
+            ui.add(
+                egui::DragValue::new(&mut self.min_rate_hz)
+                    .range(0.0..=1000.0)
+                    .speed(0.1)
+                    .suffix(" Hz"),
+            );
+            let can_rebin = model.dataset.as_ref().is_some_and(|d| d.source.is_some());
+            if ui
+                .add_enabled(!busy && can_rebin, egui::Button::new("Re-bin"))
+                .clicked()
+                && let Some(src) = model.dataset.as_ref().and_then(|d| d.source.clone())
+            {
+                commands.push(Command::Load(LoadRequest {
+                    path: src,
+                    ..self.request_template()
+                }));
+            }
+        });
+        egui::CollapsingHeader::new("Simulate an SK network").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let p = &mut self.sim.params;
+                ui.label("N");
+                ui.add(egui::DragValue::new(&mut p.n).range(2..=4096));
+                ui.label("J0");
+                ui.add(egui::DragValue::new(&mut p.j0).speed(0.01));
+                ui.label("ΔJ");
+                ui.add(
+                    egui::DragValue::new(&mut p.dj)
+                        .range(0.0..=10.0)
+                        .speed(0.01),
+                );
+                ui.label("H0");
+                ui.add(
+                    egui::DragValue::new(&mut p.h0)
+                        .range(0.0..=10.0)
+                        .speed(0.01),
+                );
+                ui.label("β");
+                ui.add(
+                    egui::DragValue::new(&mut p.beta)
+                        .range(0.0..=10.0)
+                        .speed(0.01),
+                );
+                ui.label("steps");
+                ui.add(egui::DragValue::new(&mut self.sim.steps).range(2..=10_000_000));
+                ui.label("seed");
+                ui.add(egui::DragValue::new(&mut self.sim.seed));
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Simulate"))
+                    .clicked()
+                {
+                    commands.push(Command::Simulate(self.sim.clone()));
+                }
+            });
+        });
+        ui.separator();
+        let Some(ds) = &model.dataset else {
+            ui.label("No dataset loaded.");
+            return;
+        };
+        ui.label(ds.summary());
+        for note in &ds.notes {
+            ui.label(note);
+        }
+        self.unit_table_ui(ui, ds, commands);
+    }
+
+    fn unit_table_ui(&mut self, ui: &mut egui::Ui, ds: &Dataset, commands: &mut Vec<Command>) {
+        let mut clicked = None;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            egui::Grid::new("unit_table").striped(true).show(ui, |ui| {
+                for (key, title) in [
+                    (SortKey::Column, "#"),
+                    (SortKey::Id, "id"),
+                    (SortKey::Label, "label"),
+                    (SortKey::Location, "location"),
+                    (SortKey::Rate, "rate (Hz)"),
+                ] {
+                    let arrow = if self.sort == key {
+                        if self.descending { " ▼" } else { " ▲" }
+                    } else {
+                        ""
+                    };
+                    if ui.button(format!("{title}{arrow}")).clicked() {
+                        clicked = Some(key);
+                    }
+                }
+                ui.label("spikes");
+                ui.end_row();
+                let order = self.sorted(ds);
+                for &i in order.iter().take(2000) {
+                    let u = &ds.units[i];
+                    ui.label(i.to_string());
+                    ui.label(&u.id);
+                    ui.label(&u.label);
+                    ui.label(&u.location);
+                    ui.label(format!("{:.2}", u.rate_hz));
+                    ui.label(u.active_bins.to_string());
+                    ui.end_row();
+                }
+            });
+        });
+        if let Some(key) = clicked {
+            if self.sort == key {
+                self.descending = !self.descending;
+            } else {
+                self.sort = key;
+                self.descending = key == SortKey::Rate;
+            }
+            commands.push(Command::SetOrder(self.sorted(ds)));
+        }
+    }
+
+    fn sorted(&self, ds: &Dataset) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..ds.units.len()).collect();
+        let u = &ds.units;
+        match self.sort {
+            SortKey::Column => {}
+            SortKey::Id => order.sort_by(|&a, &b| natural(&u[a].id, &u[b].id)),
+            SortKey::Label => order.sort_by(|&a, &b| u[a].label.cmp(&u[b].label)),
+            SortKey::Location => order.sort_by(|&a, &b| u[a].location.cmp(&u[b].location)),
+            SortKey::Rate => order.sort_by(|&a, &b| u[a].rate_hz.total_cmp(&u[b].rate_hz)),
+        }
+        if self.descending {
+            order.reverse();
+        }
+        order
+    }
+}
+
+/// Numeric ids sort as numbers, others as text.
+fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    }
+}

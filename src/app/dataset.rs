@@ -1,0 +1,135 @@
+//! What the app has loaded and computed: model state, apart from any view
+//! state. Tabs read it; only the shell replaces it (when a job finishes).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nalgebra::{DMatrix, DVector};
+
+use super::raster_view::ActivityPyramid;
+use crate::spikes::SpikeRaster;
+
+/// One unit (neuron) of the loaded dataset, in raster column order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitInfo {
+    /// The recording's unit id (as text: ids may be numbers or names).
+    pub id: String,
+    /// Quality label: good, mua, noise, or empty when unknown.
+    pub label: String,
+    /// Brain location, when the file gives one.
+    pub location: String,
+    /// Spikes (active bins) in the raster.
+    pub active_bins: u64,
+    /// Rate in Hz (active bins per second of recording).
+    pub rate_hz: f64,
+}
+
+/// Known generating parameters (simulated data only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroundTruth {
+    /// Raw couplings J (`[(i, j)]`: j at t−1 → i at t).
+    pub j: DMatrix<f64>,
+    /// Raw fields H.
+    pub h: DVector<f64>,
+    /// Inverse temperature β.
+    pub beta: f64,
+}
+
+/// A binned dataset ready for analysis.
+pub struct Dataset {
+    /// Short name for the status bar.
+    pub name: String,
+    /// The file it came from (None for generated data).
+    pub source: Option<PathBuf>,
+    /// The binary raster `(R, T, N)`.
+    pub raster: Arc<SpikeRaster>,
+    /// Units in raster column order.
+    pub units: Vec<UnitInfo>,
+    /// Bin width in seconds.
+    pub bin_seconds: f64,
+    /// Generating parameters when the data are simulated.
+    pub truth: Option<GroundTruth>,
+    /// Per-pixel aggregates for the raster view.
+    pub pyramid: Arc<ActivityPyramid>,
+    /// Notes from loading (merged spikes, dropped units) for the Data tab.
+    pub notes: Vec<String>,
+}
+
+impl Dataset {
+    /// Build from a raster; rates and aggregates are computed here (call
+    /// from a worker thread: this is O(spikes)).
+    pub fn new(
+        name: impl Into<String>,
+        source: Option<PathBuf>,
+        raster: SpikeRaster,
+        ids: Vec<String>,
+        labels: Vec<String>,
+        locations: Vec<String>,
+        bin_seconds: f64,
+    ) -> Self {
+        let counts = raster.unit_counts();
+        let seconds = (raster.n_trials() * raster.n_bins()) as f64 * bin_seconds;
+        let n = raster.n_units();
+        let units = (0..n)
+            .map(|i| UnitInfo {
+                id: ids.get(i).cloned().unwrap_or_else(|| i.to_string()),
+                label: labels.get(i).cloned().unwrap_or_default(),
+                location: locations.get(i).cloned().unwrap_or_default(),
+                active_bins: counts[i],
+                rate_hz: if seconds > 0.0 {
+                    counts[i] as f64 / seconds
+                } else {
+                    0.0
+                },
+            })
+            .collect();
+        let pyramid = Arc::new(ActivityPyramid::build(&raster));
+        Self {
+            name: name.into(),
+            source,
+            raster: Arc::new(raster),
+            units,
+            bin_seconds,
+            truth: None,
+            pyramid,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Unit ids in column order (for tooltips and exports).
+    pub fn unit_ids(&self) -> Vec<String> {
+        self.units.iter().map(|u| u.id.clone()).collect()
+    }
+
+    /// One line for the status bar: name and size.
+    pub fn summary(&self) -> String {
+        let (r, t, n) = self.raster.shape();
+        let trials = if r > 1 {
+            format!("{r} trials × ")
+        } else {
+            String::new()
+        };
+        format!(
+            "{} — {trials}{t} bins × {n} units, {:.1} ms bins",
+            self.name,
+            self.bin_seconds * 1e3
+        )
+    }
+}
+
+/// A fitted kinetic Ising model (effective parameters, β = 1).
+#[derive(Clone, Debug)]
+pub struct FittedModel {
+    /// How it was fitted, e.g. "exact ML (L2 = 0)".
+    pub method: String,
+    /// Fitted couplings (`[(i, j)]`: j at t−1 → i at t), effective.
+    pub j: DMatrix<f64>,
+    /// Fitted fields, effective.
+    pub h: DVector<f64>,
+    /// Convergence record.
+    pub info: crate::progress::FitInfo,
+    /// Bumped whenever the result changes (heatmap texture key).
+    pub generation: u64,
+    /// Predicted vs observed statistics and held-out likelihood.
+    pub check: Option<super::fit_tab::ModelCheck>,
+}

@@ -1,0 +1,247 @@
+//! Drawing helpers shared by the tabs: colour maps, the coupling heatmap
+//! (a texture updated in place, never one shape per cell) and its colour bar.
+
+use egui::{Color32, ColorImage, Pos2, Rect, Sense, TextureHandle, TextureOptions, Vec2};
+use nalgebra::DMatrix;
+
+/// Diverging blue–white–red colour for `v` in [−1, 1] (0 is white), as in
+/// the usual RdBu map: negative couplings blue, positive red.
+pub fn diverging(v: f32) -> Color32 {
+    let v = v.clamp(-1.0, 1.0);
+    // Endpoints: dark blue (33, 102, 172) and dark red (178, 24, 43).
+    let (r, g, b) = if v >= 0.0 {
+        (
+            255.0 + (178.0 - 255.0) * v,
+            255.0 + (24.0 - 255.0) * v,
+            255.0 + (43.0 - 255.0) * v,
+        )
+    } else {
+        let a = -v;
+        (
+            255.0 + (33.0 - 255.0) * a,
+            255.0 + (102.0 - 255.0) * a,
+            255.0 + (172.0 - 255.0) * a,
+        )
+    };
+    Color32::from_rgb(r as u8, g as u8, b as u8)
+}
+
+/// Sequential colour for `v` in [0, 1]: the background colour at 0 to `ink`
+/// at 1 (used for rasters, where ink marks activity).
+pub fn sequential(v: f32, background: Color32, ink: Color32) -> Color32 {
+    let v = v.clamp(0.0, 1.0);
+    let mix = |a: u8, b: u8| (a as f32 + (b as f32 - a as f32) * v) as u8;
+    Color32::from_rgb(
+        mix(background.r(), ink.r()),
+        mix(background.g(), ink.g()),
+        mix(background.b(), ink.b()),
+    )
+}
+
+/// A matrix heatmap with a symmetric diverging scale centred at 0.
+///
+/// Holds the texture and rebuilds it only when [`HeatmapView::set`] gets
+/// new data or the threshold/scale changes; drawing is one textured quad.
+pub struct HeatmapView {
+    id: String,
+    texture: Option<TextureHandle>,
+    /// Key of the data the texture shows; a change triggers a re-upload.
+    key: Option<(u64, u32, u32)>,
+}
+
+/// What happened on the heatmap this frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HeatmapResponse {
+    /// `(row, column)` in matrix indices under the pointer.
+    pub hovered: Option<(usize, usize)>,
+    /// `(row, column)` clicked this frame.
+    pub clicked: Option<(usize, usize)>,
+}
+
+/// Inputs of one heatmap draw.
+pub struct HeatmapData<'a> {
+    /// The matrix (`[(i, j)]`, row i = receiving unit).
+    pub matrix: &'a DMatrix<f64>,
+    /// Changes whenever the matrix content changes (a generation counter).
+    pub generation: u64,
+    /// Display order: position p shows unit `order[p]` (rows and columns).
+    pub order: &'a [usize],
+    /// Label of each unit (by matrix index) for tooltips.
+    pub labels: &'a [String],
+    /// Colour limit: values at ±`limit` get full colour.
+    pub limit: f64,
+    /// Entries with |value| below this are drawn white.
+    pub threshold: f64,
+}
+
+impl HeatmapView {
+    /// A heatmap whose texture is named `id` (unique per view).
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            texture: None,
+            key: None,
+        }
+    }
+
+    /// Draw in a square of side `size` with axis titles and a colour bar.
+    pub fn ui(&mut self, ui: &mut egui::Ui, data: &HeatmapData<'_>, size: f32) -> HeatmapResponse {
+        let n = data.matrix.nrows();
+        let mut out = HeatmapResponse::default();
+        if n == 0 || data.order.len() != n {
+            ui.label("(no matrix)");
+            return out;
+        }
+        let limit = if data.limit > 0.0 { data.limit } else { 1.0 };
+        let key = (
+            data.generation,
+            (limit as f32).to_bits(),
+            (data.threshold as f32).to_bits(),
+        );
+        if self.key != Some(key) || self.texture.is_none() {
+            let mut img = ColorImage::filled([n, n], Color32::WHITE);
+            for (pi, &i) in data.order.iter().enumerate() {
+                for (pj, &j) in data.order.iter().enumerate() {
+                    let v = data.matrix[(i, j)];
+                    img.pixels[pi * n + pj] = if v.abs() < data.threshold {
+                        Color32::WHITE
+                    } else {
+                        diverging((v / limit) as f32)
+                    };
+                }
+            }
+            match &mut self.texture {
+                Some(t) => t.set(img, TextureOptions::NEAREST),
+                None => {
+                    self.texture = Some(ui.ctx().load_texture(
+                        &self.id,
+                        img,
+                        TextureOptions::NEAREST,
+                    ))
+                }
+            }
+            self.key = Some(key);
+        }
+        let Some(texture) = &self.texture else {
+            return out;
+        };
+        ui.horizontal(|ui| {
+            // y-axis title, rotated text is not available: a narrow column.
+            ui.vertical(|ui| {
+                ui.add_space(size / 2.0 - 20.0);
+                ui.label("to i\n(t)");
+            });
+            ui.vertical(|ui| {
+                let (rect, resp) = ui.allocate_exact_size(Vec2::splat(size), Sense::click());
+                ui.painter().image(
+                    texture.id(),
+                    rect,
+                    Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                    Color32::WHITE,
+                );
+                ui.painter().rect_stroke(
+                    rect,
+                    0.0,
+                    egui::Stroke::new(1.0, ui.visuals().weak_text_color()),
+                    egui::StrokeKind::Outside,
+                );
+                let cell = |pos: Pos2| {
+                    let x = ((pos.x - rect.left()) / rect.width() * n as f32).floor() as isize;
+                    let y = ((pos.y - rect.top()) / rect.height() * n as f32).floor() as isize;
+                    (x >= 0 && y >= 0 && (x as usize) < n && (y as usize) < n)
+                        .then(|| (data.order[y as usize], data.order[x as usize]))
+                };
+                if let Some(pos) = resp.hover_pos()
+                    && let Some((i, j)) = cell(pos)
+                {
+                    out.hovered = Some((i, j));
+                    let label = |k: usize| data.labels.get(k).cloned().unwrap_or(k.to_string());
+                    resp.clone().on_hover_text(format!(
+                        "to i = {} (t), from j = {} (t−1)\nJ = {:.4}",
+                        label(i),
+                        label(j),
+                        data.matrix[(i, j)]
+                    ));
+                }
+                if resp.clicked()
+                    && let Some(pos) = resp.interact_pointer_pos()
+                {
+                    out.clicked = cell(pos);
+                }
+                ui.label("from j (t−1) →");
+            });
+            colorbar_ui(ui, limit, size);
+        });
+        out
+    }
+}
+
+/// A vertical colour bar from −limit (bottom) to +limit (top).
+pub fn colorbar_ui(ui: &mut egui::Ui, limit: f64, height: f32) {
+    ui.vertical(|ui| {
+        ui.label(format!("{limit:+.3}"));
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height - 40.0), Sense::hover());
+        let steps = 64;
+        for k in 0..steps {
+            let v = 1.0 - 2.0 * (k as f32 + 0.5) / steps as f32;
+            let y0 = rect.top() + rect.height() * k as f32 / steps as f32;
+            let y1 = rect.top() + rect.height() * (k + 1) as f32 / steps as f32;
+            ui.painter().rect_filled(
+                Rect::from_min_max(Pos2::new(rect.left(), y0), Pos2::new(rect.right(), y1)),
+                0.0,
+                diverging(v),
+            );
+        }
+        ui.label(format!("{:+.3}", -limit));
+    });
+}
+
+/// Symmetric colour limit: the largest |entry|, or 1 for an all-zero matrix.
+pub fn symmetric_limit(m: &DMatrix<f64>) -> f64 {
+    let l = m.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if l > 0.0 { l } else { 1.0 }
+}
+
+/// Pearson correlation and R² (of y against the identity line y = x) of
+/// paired values; `None` with fewer than two pairs or zero variance.
+pub fn correlation_and_r2(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return None;
+    }
+    let mx = x.iter().take(n).sum::<f64>() / n as f64;
+    let my = y.iter().take(n).sum::<f64>() / n as f64;
+    let (mut sxy, mut sxx, mut syy, mut sse) = (0.0, 0.0, 0.0, 0.0);
+    for k in 0..n {
+        let (a, b) = (x[k] - mx, y[k] - my);
+        sxy += a * b;
+        sxx += a * a;
+        syy += b * b;
+        sse += (y[k] - x[k]).powi(2);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return None;
+    }
+    Some((sxy / (sxx * syy).sqrt(), 1.0 - sse / syy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diverging_is_white_at_zero_and_saturates() {
+        assert_eq!(diverging(0.0), Color32::WHITE);
+        assert_eq!(diverging(1.0), Color32::from_rgb(178, 24, 43));
+        assert_eq!(diverging(-5.0), Color32::from_rgb(33, 102, 172));
+    }
+
+    #[test]
+    fn correlation_of_identical_data_is_one() {
+        let x = [1.0, 2.0, 4.0];
+        let (r, r2) = correlation_and_r2(&x, &x).unwrap();
+        assert!((r - 1.0).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
+        let y = [-1.0, -2.0, -4.0];
+        assert!((correlation_and_r2(&x, &y).unwrap().0 + 1.0).abs() < 1e-12);
+    }
+}

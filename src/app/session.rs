@@ -1,0 +1,90 @@
+//! Sessions: what to reload and how to show it, saved as RON.
+//!
+//! A session stores the data file's path and binning, selections, fit
+//! settings and view state — not the data. Opening a session whose data
+//! file is missing shows a message and keeps everything else.
+
+use std::path::{Path, PathBuf};
+
+use super::Tab;
+use super::data_tab::LoadRequest;
+use super::fit_tab::FitSettings;
+use super::raster_tab::RasterViewState;
+
+/// Everything a session file holds.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Session {
+    /// The data file (None for generated data).
+    pub data_path: Option<PathBuf>,
+    /// How the data were loaded and binned.
+    pub load: Option<LoadRequest>,
+    /// The tab that was open.
+    pub tab: Tab,
+    /// Fit settings.
+    pub fit: FitSettings,
+    /// Raster view (trial, zoom window).
+    pub raster: RasterViewState,
+    /// Coupling heatmap threshold.
+    pub couplings_threshold: f64,
+    /// Unit display order.
+    pub order: Vec<usize>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            data_path: None,
+            load: None,
+            tab: Tab::Data,
+            fit: FitSettings::default(),
+            raster: RasterViewState::default(),
+            couplings_threshold: 0.0,
+            order: Vec::new(),
+        }
+    }
+}
+
+impl Session {
+    /// Write as pretty RON. The error names the file.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let text = ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
+            .map_err(|e| format!("{}: cannot encode the session: {e}", path.display()))?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Read a session file. The error names the file and the problem.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        ron::from_str(&text)
+            .map_err(|e| format!("{}: not a valid isingscope session: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.ron");
+        let s = Session {
+            data_path: Some("/data/x.nwb".into()),
+            tab: Tab::Couplings,
+            couplings_threshold: 0.25,
+            order: vec![2, 0, 1],
+            ..Default::default()
+        };
+        s.save(&p).unwrap();
+        assert_eq!(Session::load(&p).unwrap(), s);
+        std::fs::write(&p, "(garbage").unwrap();
+        let e = Session::load(&p).unwrap_err();
+        assert!(e.contains("s.ron") && e.contains("not a valid"), "{e}");
+        assert!(
+            Session::load(&dir.path().join("none.ron"))
+                .unwrap_err()
+                .contains("none.ron")
+        );
+    }
+}
