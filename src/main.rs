@@ -8,7 +8,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(command) => run(command),
-        None => open_app(cli.file),
+        None => open_app(cli.file, cli.tab),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -20,12 +20,18 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(feature = "gui")]
-fn open_app(file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    isingscope::app::run(file)
+fn open_app(
+    file: Option<std::path::PathBuf>,
+    tab: Option<isingscope::cli::AppTab>,
+) -> anyhow::Result<()> {
+    isingscope::app::run(file, tab)
 }
 
 #[cfg(not(feature = "gui"))]
-fn open_app(_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+fn open_app(
+    _file: Option<std::path::PathBuf>,
+    _tab: Option<isingscope::cli::AppTab>,
+) -> anyhow::Result<()> {
     anyhow::bail!(
         "this build has no desktop app (built without the \"gui\" feature); run a subcommand, see --help"
     )

@@ -20,8 +20,8 @@ pub enum MatrixSource {
 impl MatrixSource {
     fn title(self) -> &'static str {
         match self {
-            MatrixSource::Fitted => "fitted J",
-            MatrixSource::True => "true J",
+            MatrixSource::Fitted => "Fitted couplings",
+            MatrixSource::True => "True couplings (β·J)",
         }
     }
 }
@@ -111,11 +111,12 @@ impl CouplingsTab {
                 ui.checkbox(&mut self.compare, "compare with the other");
             }
             ui.add(
-                egui::Slider::new(&mut self.threshold, 0.0..=2.0)
-                    .logarithmic(true)
+                egui::Slider::new(&mut self.threshold, 0.0..=1.0)
+                    .fixed_decimals(3)
                     .text("threshold |J|"),
             );
-            if let Some((j, _)) = matrix_of(model, self.left)
+            let any = matrix_of(model, self.left).or_else(|| matrix_of(model, MatrixSource::True));
+            if let Some((j, _)) = any
                 && ui.button("Order units by coupling clusters").clicked()
             {
                 commands.push(Command::SetOrder(cluster_order(&j)));
@@ -145,7 +146,10 @@ impl CouplingsTab {
             .filter_map(|m| m.as_ref().map(|(j, _)| symmetric_limit(j)))
             .fold(0.0, f64::max);
         let avail = ui.available_size();
-        let panels = if right.is_some() { 3.0 } else { 1.0 };
+        let panels = match (&left, &right) {
+            (Some(_), Some(_)) => 3.0,
+            _ => 1.0,
+        };
         let size = ((avail.x - 120.0 * panels) / panels)
             .min(avail.y - 60.0)
             .max(120.0);

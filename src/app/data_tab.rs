@@ -325,32 +325,13 @@ impl DataTab {
         egui::CollapsingHeader::new("Simulate an SK network").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let p = &mut self.sim.params;
-                ui.label("N");
-                ui.add(egui::DragValue::new(&mut p.n).range(2..=4096));
-                ui.label("J0");
-                ui.add(egui::DragValue::new(&mut p.j0).speed(0.01));
-                ui.label("ΔJ");
-                ui.add(
-                    egui::DragValue::new(&mut p.dj)
-                        .range(0.0..=10.0)
-                        .speed(0.01),
-                );
-                ui.label("H0");
-                ui.add(
-                    egui::DragValue::new(&mut p.h0)
-                        .range(0.0..=10.0)
-                        .speed(0.01),
-                );
-                ui.label("β");
-                ui.add(
-                    egui::DragValue::new(&mut p.beta)
-                        .range(0.0..=10.0)
-                        .speed(0.01),
-                );
-                ui.label("steps");
-                ui.add(egui::DragValue::new(&mut self.sim.steps).range(2..=10_000_000));
-                ui.label("seed");
-                ui.add(egui::DragValue::new(&mut self.sim.seed));
+                drag(ui, "N", &mut p.n, 2.0..=4096.0, 1.0);
+                drag(ui, "J0", &mut p.j0, -10.0..=10.0, 0.01);
+                drag(ui, "ΔJ", &mut p.dj, 0.0..=10.0, 0.01);
+                drag(ui, "H0", &mut p.h0, 0.0..=10.0, 0.01);
+                drag(ui, "β", &mut p.beta, 0.0..=10.0, 0.01);
+                drag(ui, "steps", &mut self.sim.steps, 2.0..=1e8, 100.0);
+                drag(ui, "seed", &mut self.sim.seed, 0.0..=1e12, 1.0);
                 if ui
                     .add_enabled(!busy, egui::Button::new("Simulate"))
                     .clicked()
@@ -383,7 +364,7 @@ impl DataTab {
                     (SortKey::Rate, "rate (Hz)"),
                 ] {
                     let arrow = if self.sort == key {
-                        if self.descending { " ▼" } else { " ▲" }
+                        if self.descending { " (desc)" } else { " (asc)" }
                     } else {
                         ""
                     };
@@ -432,6 +413,23 @@ impl DataTab {
         }
         order
     }
+}
+
+/// A labelled number field (every control needs an accessible name).
+pub fn drag<N: egui::emath::Numeric>(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut N,
+    range: std::ops::RangeInclusive<f64>,
+    speed: f64,
+) -> egui::Response {
+    let l = ui.label(label);
+    ui.add(
+        egui::DragValue::new(value)
+            .range(N::from_f64(*range.start())..=N::from_f64(*range.end()))
+            .speed(speed),
+    )
+    .labelled_by(l.id)
 }
 
 /// Numeric ids sort as numbers, others as text.

@@ -211,6 +211,11 @@ impl IsingScopeApp {
         });
     }
 
+    /// Switch to a tab.
+    pub fn show_tab(&mut self, tab: Tab) {
+        self.tab = tab;
+    }
+
     /// The current model state (read-only; for tests).
     pub fn model(&self) -> &AppModel {
         &self.model
@@ -407,13 +412,13 @@ impl IsingScopeApp {
                 }
             });
             ui.separator();
-            ui.label("Session file:");
+            let l = ui.label("Session file:");
             ui.add(
                 egui::TextEdit::singleline(&mut self.session_path)
                     .desired_width(220.0)
                     .hint_text("session.ron"),
             )
-            .labelled_by(ui.label("").id);
+            .labelled_by(l.id);
         });
     }
 
@@ -539,8 +544,22 @@ impl eframe::App for IsingScopeApp {
     }
 }
 
-/// Open the app window and run until it is closed.
-pub fn run(file: Option<PathBuf>) -> anyhow::Result<()> {
+impl From<crate::cli::AppTab> for Tab {
+    fn from(t: crate::cli::AppTab) -> Self {
+        use crate::cli::AppTab as A;
+        match t {
+            A::Data => Tab::Data,
+            A::Raster => Tab::Raster,
+            A::Couplings => Tab::Couplings,
+            A::Fit => Tab::Fit,
+            A::PhaseLab => Tab::PhaseLab,
+            A::StateSpace => Tab::StateSpace,
+        }
+    }
+}
+
+/// Open the app window and run until it is closed; `tab` is shown first.
+pub fn run(file: Option<PathBuf>, tab: Option<crate::cli::AppTab>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 800.0])
@@ -555,7 +574,13 @@ pub fn run(file: Option<PathBuf>) -> anyhow::Result<()> {
     eframe::run_native(
         "isingscope",
         options,
-        Box::new(|cc| Ok(Box::new(IsingScopeApp::new(cc, startup)))),
+        Box::new(move |cc| {
+            let mut app = IsingScopeApp::new(cc, startup);
+            if let Some(t) = tab {
+                app.show_tab(t.into());
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("could not open the app window: {e}"))
 }

@@ -168,7 +168,7 @@ impl HeatmapView {
                 {
                     out.clicked = cell(pos);
                 }
-                ui.label("from j (t−1) →");
+                ui.label("from j (t−1)");
             });
             colorbar_ui(ui, limit, size);
         });

@@ -42,7 +42,6 @@ pub struct RasterTab {
     rate: Vec<[f64; 2]>,
 }
 
-
 /// Ink colour of a unit's spikes by its quality label.
 fn label_ink(label: &str, dark: bool) -> Color32 {
     match label.to_ascii_lowercase().as_str() {

@@ -30,9 +30,29 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     /// A data file or session to open in the app.
     pub file: Option<PathBuf>,
+    /// The app tab to show first.
+    #[arg(long, value_enum)]
+    pub tab: Option<AppTab>,
     /// Run headless.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Tabs of the desktop app (for `--tab`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppTab {
+    /// Open files, binning, unit table.
+    Data,
+    /// Units x time raster.
+    Raster,
+    /// Coupling heatmaps.
+    Couplings,
+    /// Fit couplings.
+    Fit,
+    /// Phase-transition lab.
+    PhaseLab,
+    /// State-space model.
+    StateSpace,
 }
 
 /// Headless subcommands.

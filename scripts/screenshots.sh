@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Take screenshots of every tab of the real app window under Xvfb and write
+# them to screenshots/. Needs the packages that .ci/run installs (xvfb,
+# imagemagick, Mesa). Usage: scripts/screenshots.sh [BINARY]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-target/debug/isingscope}
+[ -x "$bin" ] || cargo build
+display=:97
+Xvfb $display -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb=$!
+trap 'kill $xvfb 2>/dev/null || true' EXIT
+export DISPLAY=$display XDG_RUNTIME_DIR=$(mktemp -d)
+unset WAYLAND_DISPLAY
+sleep 2
+mkdir -p screenshots
+shoot() { # tab name, output file, extra args
+  local tab=$1 out=$2; shift 2
+  "$bin" --tab "$tab" "$@" >/dev/null 2>&1 &
+  local app=$!
+  sleep "${SHOT_DELAY:-12}"
+  import -window root "screenshots/$out"
+  kill $app 2>/dev/null || true
+  wait $app 2>/dev/null || true
+  echo "wrote screenshots/$out"
+}
+shoot data data.png
+shoot raster raster.png
+shoot couplings couplings.png
+shoot fit fit.png

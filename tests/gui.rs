@@ -1,0 +1,216 @@
+//! GUI tests: drive the app through its widgets' labels with egui_kittest,
+//! headless (no display, no GPU).
+#![cfg(feature = "gui")]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use isingscope::app::{IsingScopeApp, Startup};
+use isingscope::spikes::SpikeRaster;
+
+fn harness(startup: Startup) -> Harness<'static, IsingScopeApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| IsingScopeApp::new(cc, startup))
+}
+
+/// Step frames until no background job runs (or fail after `limit`).
+fn wait_idle(h: &mut Harness<'static, IsingScopeApp>, limit: Duration) {
+    let start = Instant::now();
+    h.step();
+    while h.state().busy() {
+        assert!(start.elapsed() < limit, "job did not finish in {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+        h.step();
+    }
+    h.step();
+}
+
+fn write_raster(path: &Path, bins: usize, units: usize) {
+    let x: Vec<u8> = (0..bins * units)
+        .map(|k| ((k * 37) % 11 < 3) as u8)
+        .collect();
+    let r = SpikeRaster::from_binary(1, bins, units, &x).unwrap();
+    isingscope::io::npy::write_raster(path, &r).unwrap();
+}
+
+fn load_path(h: &mut Harness<'static, IsingScopeApp>, path: &Path) {
+    let field = h.get_by_role_and_label(Role::TextInput, "File or folder:");
+    field.focus();
+    field.type_text(path.to_str().unwrap());
+    h.step();
+    h.get_by_label("Load").click();
+    wait_idle(h, Duration::from_secs(30));
+}
+
+#[test]
+fn a_bad_file_shows_its_error_and_keeps_the_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.npy");
+    write_raster(&good, 300, 5);
+    let mut h = harness(Startup::Empty);
+    h.step();
+    load_path(&mut h, &good);
+    let shape = h.state().model().dataset.as_ref().map(|d| d.raster.shape());
+    assert_eq!(shape, Some((1, 300, 5)));
+
+    let bad = dir.path().join("broken.npy");
+    std::fs::write(&bad, "this is not numpy").unwrap();
+    let field = h.get_by_role_and_label(Role::TextInput, "File or folder:");
+    field.focus();
+    field.type_text("");
+    // Replace the text: select all and type the new path.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "File or folder:")
+        .type_text(bad.to_str().unwrap());
+    h.step();
+    h.get_by_label("Load").click();
+    wait_idle(&mut h, Duration::from_secs(30));
+    let msg = h.state().message().unwrap_or_default().to_string();
+    assert!(
+        msg.contains("broken.npy") && msg.contains("not a valid .npy"),
+        "{msg}"
+    );
+    // The error is on screen, and the previous dataset is still loaded.
+    h.get_by_label_contains("not a valid .npy");
+    let shape = h.state().model().dataset.as_ref().map(|d| d.raster.shape());
+    assert_eq!(shape, Some((1, 300, 5)));
+}
+
+#[test]
+fn a_session_saves_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.npy");
+    write_raster(&data, 200, 4);
+    let session = dir.path().join("my-session.ron");
+    let mut h = harness(Startup::Empty);
+    h.step();
+    load_path(&mut h, &data);
+    let field = h.get_by_role_and_label(Role::TextInput, "Session file:");
+    field.focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "Session file:")
+        .type_text(session.to_str().unwrap());
+    h.step();
+    h.get_by_label("Couplings").click();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
+    h.step();
+    assert!(session.exists(), "Ctrl+S writes the session file");
+    let text = std::fs::read_to_string(&session).unwrap();
+    assert!(
+        text.contains("data.npy") && text.contains("Couplings"),
+        "{text}"
+    );
+
+    // Reopen: the data file is loaded again and the tab restored.
+    let mut h2 = harness(Startup::File(session.clone()));
+    wait_idle(&mut h2, Duration::from_secs(30));
+    let shape = h2
+        .state()
+        .model()
+        .dataset
+        .as_ref()
+        .map(|d| d.raster.shape());
+    assert_eq!(shape, Some((1, 200, 4)));
+    h2.get_by_label_contains("No couplings yet");
+
+    // A session whose data file is gone opens with a clear message.
+    std::fs::remove_file(&data).unwrap();
+    let mut h3 = harness(Startup::File(session));
+    wait_idle(&mut h3, Duration::from_secs(30));
+    let msg = h3.state().message().unwrap_or_default().to_string();
+    assert!(
+        msg.contains("data.npy") && msg.contains("does not exist"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_ui_keeps_drawing_during_a_long_job_and_cancel_stops_it() {
+    let mut h = harness(Startup::Empty);
+    h.step();
+    h.get_by_label("Simulate an SK network").click();
+    h.step();
+    h.get_by_role_and_label(Role::SpinButton, "steps")
+        .set_value_accesskit(50_000_000.0);
+    h.get_by_role_and_label(Role::SpinButton, "N")
+        .set_value_accesskit(512.0);
+    h.step();
+    h.get_by_label("Simulate").click();
+    h.step();
+    assert!(h.state().busy(), "the simulation runs in the background");
+    // While it runs, frames keep coming and each takes a few milliseconds
+    // (no computation on the UI thread). 100 ms is generous for a debug
+    // build on a loaded 2-core machine.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..30 {
+        let t = Instant::now();
+        h.step();
+        slowest = slowest.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(h.state().busy(), "still running after 30 frames");
+    assert!(
+        slowest < Duration::from_millis(100),
+        "slowest frame {slowest:?}"
+    );
+    h.get_by_label("Cancel").click();
+    wait_idle(&mut h, Duration::from_secs(20));
+    assert_eq!(h.state().message(), Some("Cancelled."));
+    assert!(h.state().model().dataset.is_none());
+}
+
+#[test]
+fn every_tab_draws_with_simulated_data() {
+    let mut h = harness(Startup::Empty);
+    h.step();
+    h.get_by_label("Simulate an SK network").click();
+    h.step();
+    h.get_by_role_and_label(Role::SpinButton, "steps")
+        .set_value_accesskit(2000.0);
+    h.get_by_role_and_label(Role::SpinButton, "N")
+        .set_value_accesskit(20.0);
+    h.step();
+    h.get_by_label("Simulate").click();
+    wait_idle(&mut h, Duration::from_secs(30));
+    let ds = h
+        .state()
+        .model()
+        .dataset
+        .as_ref()
+        .expect("simulated dataset");
+    assert_eq!(ds.raster.shape(), (1, 2001, 20));
+    assert!(ds.truth.is_some());
+    for tab in [
+        "Raster",
+        "Couplings",
+        "Fit",
+        "Phase lab",
+        "State space",
+        "Data",
+    ] {
+        h.get_by_label(tab).click();
+        h.run_steps(3);
+    }
+    // The true couplings of simulated data are shown in the Couplings tab.
+    h.get_by_label("Couplings").click();
+    h.run_steps(2);
+    h.get_by_label("true J").click();
+    h.run_steps(2);
+    h.get_by_label("Order units by coupling clusters").click();
+    h.run_steps(2);
+    let order = &h.state().model().order;
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (0..20).collect::<Vec<_>>(),
+        "a permutation of the units"
+    );
+}
