@@ -176,8 +176,8 @@ pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let moments =
-        time_averaged_moments(&raster).with_context(|| format!("{}", a.raster.display()))?;
+    let moments = time_averaged_moments(&raster)
+        .with_context(|| format!("{}", a.raster.display()))?;
     ensure_dir(&a.out)?;
     text::write_vector(&a.out.join("m.csv"), moments.m.as_slice())?;
     text::write_matrix(&a.out.join("C.csv"), &moments.c)?;
@@ -250,8 +250,8 @@ pub fn exact(a: ExactArgs) -> anyhow::Result<()> {
     if a.steps == 0 {
         bail!("--steps must be at least 1");
     }
-    let mut ev =
-        ExactEvolver::new(&model, &init).with_context(|| format!("{}", a.couplings.display()))?;
+    let mut ev = ExactEvolver::new(&model, &init)
+        .with_context(|| format!("{}", a.couplings.display()))?;
     let bar = CliProgress::new("exact evolution");
     let n = model.n();
     let mut m_rows = Vec::with_capacity(a.steps);

@@ -40,7 +40,7 @@ pub struct RelaxStep {
 /// ```
 pub fn relax(p: &SkPoint, m0: f64, steps: usize) -> Result<Vec<RelaxStep>> {
     p.validate()?;
-    if !(m0.abs() <= 1.0) {
+    if !m0.is_finite() || m0.abs() > 1.0 {
         return Err(Error::param(
             "m0",
             m0,
