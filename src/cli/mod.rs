@@ -13,6 +13,7 @@
 
 mod model_cmds;
 pub mod progress_bar;
+mod sk;
 
 use std::path::PathBuf;
 
@@ -64,6 +65,10 @@ pub enum Command {
     Stats(model_cmds::StatsArgs),
     /// Exact m(t), C, D and entropy production for N <= 12 by enumerating 2^N states.
     Exact(model_cmds::ExactArgs),
+    /// N -> infinity theory of the asymmetric SK model: m, q, entropy production, entropies vs beta.
+    SkTheory(sk::SkTheoryArgs),
+    /// Critical inverse temperature beta_c of the asymmetric SK model vs the coupling spread DJ.
+    SkCritical(sk::SkCriticalArgs),
 }
 
 /// Run one subcommand.
@@ -72,6 +77,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Simulate(a) => model_cmds::simulate(a),
         Command::Stats(a) => model_cmds::stats(a),
         Command::Exact(a) => model_cmds::exact(a),
+        Command::SkTheory(a) => sk::sk_theory(a),
+        Command::SkCritical(a) => sk::sk_critical(a),
     }
 }
 
