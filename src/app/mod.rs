@@ -11,6 +11,7 @@ pub mod couplings_tab;
 pub mod data_tab;
 pub mod dataset;
 pub mod fit_tab;
+pub mod phase_lab;
 pub mod placeholder_tabs;
 pub mod plots;
 pub mod raster_tab;
@@ -136,6 +137,7 @@ pub struct IsingScopeApp {
     raster: raster_tab::RasterTab,
     couplings: couplings_tab::CouplingsTab,
     fit: fit_tab::FitTab,
+    phase_lab: phase_lab::PhaseLab,
     job: Option<RunningJob>,
     /// Messages for the user (errors name the file and the problem).
     message: Option<(bool, String)>,
@@ -174,6 +176,7 @@ impl IsingScopeApp {
             raster: raster_tab::RasterTab::default(),
             couplings: couplings_tab::CouplingsTab::default(),
             fit: fit_tab::FitTab::default(),
+            phase_lab: phase_lab::PhaseLab::default(),
             job: None,
             message: None,
             session_path: "session.ron".into(),
@@ -219,6 +222,11 @@ impl IsingScopeApp {
     /// The current model state (read-only; for tests).
     pub fn model(&self) -> &AppModel {
         &self.model
+    }
+
+    /// The phase lab (for tests).
+    pub fn phase_lab(&self) -> &phase_lab::PhaseLab {
+        &self.phase_lab
     }
 
     /// The message shown to the user, if any (for tests).
@@ -314,6 +322,7 @@ impl IsingScopeApp {
             raster: self.raster.view_state(),
             couplings_threshold: self.couplings.threshold,
             order: self.model.order.clone(),
+            phase_lab: self.phase_lab.settings.clone(),
         }
     }
 
@@ -322,6 +331,7 @@ impl IsingScopeApp {
         self.fit.apply_settings(&s.fit);
         self.raster.apply_view_state(&s.raster);
         self.couplings.threshold = s.couplings_threshold;
+        self.phase_lab.settings = s.phase_lab.clone();
         if let Some(req) = s.load {
             if req.path.as_os_str().is_empty() || req.path.exists() {
                 self.start_load(req);
@@ -480,6 +490,7 @@ impl IsingScopeApp {
 impl eframe::App for IsingScopeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.poll_job();
+        self.phase_lab.logic(&self.wake);
         if let Some(path) = self.data.poll_dialog() {
             let req = data_tab::LoadRequest {
                 path,
@@ -529,7 +540,7 @@ impl eframe::App for IsingScopeApp {
                 Tab::Fit => self
                     .fit
                     .ui(ui, &self.model, busy, trace.as_deref(), &mut commands),
-                Tab::PhaseLab => placeholder_tabs::phase_lab_ui(ui),
+                Tab::PhaseLab => self.phase_lab.ui(ui, &self.wake),
                 Tab::StateSpace => placeholder_tabs::state_space_ui(ui),
             }
         });

@@ -29,6 +29,8 @@ pub struct Session {
     pub couplings_threshold: f64,
     /// Unit display order.
     pub order: Vec<usize>,
+    /// Phase lab sliders, seed and sweep settings.
+    pub phase_lab: super::phase_lab::PhaseLabSettings,
 }
 
 impl Default for Session {
@@ -41,6 +43,7 @@ impl Default for Session {
             raster: RasterViewState::default(),
             couplings_threshold: 0.0,
             order: Vec::new(),
+            phase_lab: Default::default(),
         }
     }
 }

@@ -10,14 +10,13 @@
 //! (the app passes `ctx.request_repaint()`), so the UI repaints without
 //! polling and tests run headless.
 
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::progress::{Progress, StopToken};
 
 /// A repaint request the worker can call from any thread.
-pub type Wake = Arc<dyn Fn() + Send + Sync>;
+pub use crate::model::live::Wake;
 
 /// What a job reports back.
 #[derive(Debug)]
@@ -181,6 +180,7 @@ pub fn message(e: impl std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn job_delivers_progress_and_result() {

@@ -21,6 +21,7 @@
 pub mod entropy;
 pub mod exact;
 pub mod likelihood;
+pub mod live;
 pub mod simulate;
 pub mod stats;
 

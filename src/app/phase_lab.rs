@@ -1,0 +1,785 @@
+//! The phase-transition lab: sliders drive a live simulation of an
+//! asymmetric SK network (on [`crate::model::live`]'s thread) drawn against
+//! the exact large-N theory ([`crate::sk_theory`]): m(t), q(t), σ/N(t) with
+//! their stationary values, the phase diagram with the current point, and
+//! sweeps that compare simulated stationary values with the theory curves.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
+use egui_plot::{HLine, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points};
+use nalgebra::DMatrix;
+
+use super::plots::{HeatmapData, HeatmapView, diverging, symmetric_limit};
+use super::worker::{Job, Wake};
+use crate::model::SkParams;
+use crate::model::live::{
+    LabCommand, LabUpdate, LabWorker, StepStats, SweepParameter, SweepPoint, SweepRequest,
+};
+use crate::progress::NoProgress;
+use crate::sk_theory::{
+    GridAxis, SkGrid, SkParameter, SkPoint, SkQuantity, SkStationary, critical_beta, grid,
+    solve_stationary,
+};
+
+/// Steps kept for the time plots.
+const HISTORY: usize = 2000;
+/// Columns of the scrolling raster.
+const RASTER_COLUMNS: usize = 400;
+/// Steps over which the displayed stationary values are averaged.
+const AVERAGE_OVER: usize = 200;
+
+/// Settings saved in sessions.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PhaseLabSettings {
+    /// Network size N.
+    pub n: usize,
+    /// Coupling mean J0.
+    pub j0: f64,
+    /// Coupling spread ΔJ.
+    pub dj: f64,
+    /// Field half-width H0.
+    pub h0: f64,
+    /// Inverse temperature β.
+    pub beta: f64,
+    /// Seed of the network and spikes.
+    pub seed: u64,
+    /// Redraw the network on every change (else keep it, change β only).
+    pub redraw: bool,
+    /// Show σ/N (else m) in the phase diagram.
+    pub diagram_sigma: bool,
+    /// Sweep over J0 (else β).
+    pub sweep_j0: bool,
+    /// Sweep range and resolution.
+    pub sweep_from: f64,
+    /// End of the sweep range.
+    pub sweep_to: f64,
+    /// Points in the sweep.
+    pub sweep_points: usize,
+    /// Networks per sweep point.
+    pub sweep_reps: usize,
+}
+
+impl Default for PhaseLabSettings {
+    fn default() -> Self {
+        Self {
+            n: 512,
+            j0: 1.0,
+            dj: 0.5,
+            h0: 0.0,
+            beta: 1.0,
+            seed: 1,
+            redraw: true,
+            diagram_sigma: false,
+            sweep_j0: false,
+            sweep_from: 0.2,
+            sweep_to: 3.0,
+            sweep_points: 8,
+            sweep_reps: 4,
+        }
+    }
+}
+
+impl PhaseLabSettings {
+    fn sk(&self) -> SkParams {
+        SkParams {
+            n: self.n,
+            j0: self.j0,
+            dj: self.dj,
+            h0: self.h0,
+            beta: self.beta,
+        }
+    }
+    fn point(&self) -> SkPoint {
+        SkPoint {
+            beta: self.beta,
+            j0: self.j0,
+            dj: self.dj,
+            h0: self.h0,
+        }
+    }
+}
+
+/// The phase lab's view state and live buffers.
+pub struct PhaseLab {
+    /// Settings (saved in sessions).
+    pub settings: PhaseLabSettings,
+    worker: Option<LabWorker>,
+    playing: bool,
+    stats: VecDeque<StepStats>,
+    columns: VecDeque<Vec<u64>>,
+    /// Steps received from the worker since start (for tests, rates).
+    pub steps_received: u64,
+    network: Option<(Arc<DMatrix<f64>>, u64)>,
+    /// The network's couplings block-averaged for display (≤ 256 × 256).
+    network_shown: Option<DMatrix<f64>>,
+    /// Columns received since the raster texture was last built.
+    raster_dirty: bool,
+    network_view: HeatmapView,
+    raster_texture: Option<TextureHandle>,
+    theory: Option<SkStationary>,
+    beta_c: Option<f64>,
+    theory_key: Option<[u64; 4]>,
+    diagram: Option<SkGrid>,
+    diagram_key: Option<[u64; 3]>,
+    diagram_job: Option<Job<SkGrid>>,
+    diagram_texture: Option<TextureHandle>,
+    sweep: Vec<SweepPoint>,
+    sweep_running: bool,
+    sweep_theory: Vec<(f64, SkStationary)>,
+    message: Option<String>,
+    rate: (std::time::Instant, u64, f64),
+}
+
+impl Default for PhaseLab {
+    fn default() -> Self {
+        Self {
+            settings: PhaseLabSettings::default(),
+            worker: None,
+            playing: false,
+            stats: VecDeque::with_capacity(HISTORY),
+            columns: VecDeque::with_capacity(RASTER_COLUMNS),
+            steps_received: 0,
+            network: None,
+            network_shown: None,
+            raster_dirty: true,
+            network_view: HeatmapView::new("phase_lab_network"),
+            raster_texture: None,
+            theory: None,
+            beta_c: None,
+            theory_key: None,
+            diagram: None,
+            diagram_key: None,
+            diagram_job: None,
+            diagram_texture: None,
+            sweep: Vec::new(),
+            sweep_running: false,
+            sweep_theory: Vec::new(),
+            message: None,
+            rate: (std::time::Instant::now(), 0, 0.0),
+        }
+    }
+}
+
+fn bits(x: f64) -> u64 {
+    x.to_bits()
+}
+
+impl PhaseLab {
+    /// The stationary |m| shown to the user: mean |m(t)| over the last
+    /// [`AVERAGE_OVER`] steps (None before any step).
+    pub fn simulated_abs_m(&self) -> Option<f64> {
+        let k = self.stats.len().min(AVERAGE_OVER);
+        (k > 0).then(|| {
+            self.stats
+                .iter()
+                .rev()
+                .take(k)
+                .map(|s| s.m)
+                .sum::<f64>()
+                .abs()
+                / k as f64
+        })
+    }
+
+    /// Whether the simulation is playing.
+    pub fn playing(&self) -> bool {
+        self.playing
+    }
+
+    /// Sweep points measured so far.
+    pub fn sweep_points(&self) -> &[SweepPoint] {
+        &self.sweep
+    }
+
+    /// Whether a sweep runs.
+    pub fn sweep_running(&self) -> bool {
+        self.sweep_running
+    }
+
+    /// Theory at the current sliders.
+    pub fn theory(&self) -> Option<&SkStationary> {
+        self.theory.as_ref()
+    }
+
+    fn ensure_worker(&mut self, wake: &Wake) {
+        if self.worker.is_none() {
+            self.worker = Some(LabWorker::spawn(
+                self.settings.sk(),
+                self.settings.seed,
+                wake.clone(),
+            ));
+        }
+    }
+
+    fn send(&self, c: LabCommand) {
+        if let Some(w) = &self.worker {
+            w.send(c);
+        }
+    }
+
+    /// Drain the worker (call every frame from `App::logic`).
+    pub fn logic(&mut self, wake: &Wake) {
+        if let Some(job) = &mut self.diagram_job
+            && let Some(r) = job.poll()
+        {
+            self.diagram_job = None;
+            match r {
+                Ok(g) => {
+                    self.diagram = Some(g);
+                    self.diagram_texture = None;
+                }
+                Err(e) => self.message = Some(e),
+            }
+        }
+        self.update_theory(wake);
+        let Some(worker) = &self.worker else { return };
+        for u in worker.drain() {
+            match u {
+                LabUpdate::Batch {
+                    stats,
+                    states,
+                    network,
+                } => {
+                    if self.network.as_ref().is_some_and(|(_, g)| *g != network) {
+                        continue;
+                    }
+                    self.steps_received += stats.len() as u64;
+                    for s in stats {
+                        if self.stats.len() == HISTORY {
+                            self.stats.pop_front();
+                        }
+                        self.stats.push_back(s);
+                    }
+                    self.raster_dirty = true;
+                    let skip = states.len().saturating_sub(RASTER_COLUMNS);
+                    for s in states.into_iter().skip(skip) {
+                        if self.columns.len() == RASTER_COLUMNS {
+                            self.columns.pop_front();
+                        }
+                        self.columns.push_back(s);
+                    }
+                }
+                LabUpdate::Network { j_eff, generation } => {
+                    self.network_shown = Some(downsample(&j_eff, 256));
+                    self.network = Some((j_eff, generation));
+                    self.stats.clear();
+                    self.columns.clear();
+                }
+                LabUpdate::SweepPoint(p) => self.sweep.push(p),
+                LabUpdate::SweepDone => self.sweep_running = false,
+                LabUpdate::Error(e) => self.message = Some(e),
+            }
+        }
+        let (t0, s0, _) = self.rate;
+        let dt = t0.elapsed().as_secs_f64();
+        if dt > 1.0 {
+            self.rate = (
+                std::time::Instant::now(),
+                self.steps_received,
+                (self.steps_received - s0) as f64 / dt,
+            );
+        }
+    }
+
+    fn update_theory(&mut self, wake: &Wake) {
+        let s = &self.settings;
+        let key = [bits(s.beta), bits(s.j0), bits(s.dj), bits(s.h0)];
+        if self.theory_key != Some(key) {
+            self.theory = solve_stationary(&s.point()).ok();
+            self.beta_c = critical_beta(s.j0, s.dj, s.h0);
+            self.theory_key = Some(key);
+        }
+        let dkey = [bits(s.j0), bits(s.h0), s.diagram_sigma as u64];
+        if self.diagram_key != Some(dkey) && self.diagram_job.is_none() {
+            self.diagram_key = Some(dkey);
+            let base = s.point();
+            self.diagram_job = Some(Job::spawn("phase diagram", wake.clone(), move |ctx| {
+                let rows =
+                    GridAxis::linspace(SkParameter::Dj, 0.0, 1.2, 60).map_err(|e| e.to_string())?;
+                let cols = GridAxis::linspace(SkParameter::Beta, 0.0, 4.0, 80)
+                    .map_err(|e| e.to_string())?;
+                grid(&base, rows, cols, &NoProgress, &ctx.stop).map_err(|e| e.to_string())
+            }));
+        }
+    }
+
+    /// Draw the tab.
+    pub fn ui(&mut self, ui: &mut egui::Ui, wake: &Wake) {
+        self.ensure_worker(wake);
+        egui::Panel::left("phase_lab_controls")
+            .resizable(false)
+            .default_size(290.0)
+            .show(ui, |ui| self.controls_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| self.views_ui(ui));
+        });
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Phase lab");
+        ui.label("Asymmetric SK network: J_ij ~ N(J0/N, ΔJ²/N), H_i ~ U[−H0, H0].");
+        let before = self.settings.clone();
+        let s = &mut self.settings;
+        ui.add(egui::Slider::new(&mut s.j0, -0.5..=2.5).text("J0"));
+        ui.add(egui::Slider::new(&mut s.dj, 0.0..=1.5).text("ΔJ"));
+        ui.add(egui::Slider::new(&mut s.h0, 0.0..=1.5).text("H0"));
+        ui.add(egui::Slider::new(&mut s.beta, 0.0..=4.0).text("β"));
+        ui.add(
+            egui::Slider::new(&mut s.n, 16..=4096)
+                .logarithmic(true)
+                .text("N"),
+        );
+        ui.horizontal(|ui| {
+            let l = ui.label("seed");
+            ui.add(egui::DragValue::new(&mut s.seed)).labelled_by(l.id);
+        });
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut s.redraw, true, "redraw network");
+            ui.radio_value(&mut s.redraw, false, "keep network, change β");
+        });
+        if *s != before
+            && (s.n, s.j0, s.dj, s.h0, s.beta, s.seed)
+                != (
+                    before.n,
+                    before.j0,
+                    before.dj,
+                    before.h0,
+                    before.beta,
+                    before.seed,
+                )
+        {
+            // N, J0, ΔJ, H0 or the seed always need a new network.
+            let structural = (s.n, s.j0, s.dj, s.h0, s.seed)
+                != (before.n, before.j0, before.dj, before.h0, before.seed);
+            let cmd = LabCommand::SetParams {
+                params: s.sk(),
+                seed: s.seed,
+                redraw: s.redraw || structural,
+            };
+            self.send(cmd);
+        }
+        ui.horizontal(|ui| {
+            let label = if self.playing { "Pause" } else { "Play" };
+            if ui.button(label).clicked() {
+                self.playing = !self.playing;
+                self.send(if self.playing {
+                    LabCommand::Play
+                } else {
+                    LabCommand::Pause
+                });
+            }
+            if ui.button("Step").clicked() {
+                self.playing = false;
+                self.send(LabCommand::Step(1));
+            }
+            if ui.button("Reset").clicked() {
+                self.send(LabCommand::Reset);
+            }
+        });
+        ui.separator();
+        ui.strong("Theory (large-N limit)");
+        match &self.theory {
+            Some(t) => {
+                ui.label(format!("m = {:.4}   q = {:.4}", t.m, t.q));
+                ui.label(format!("σ/N = {:.4} nats/step", t.sigma_per_n));
+                ui.label(if t.ordered {
+                    "ordered phase"
+                } else {
+                    "disordered phase"
+                });
+            }
+            None => {
+                ui.label("(no solution at these values)");
+            }
+        }
+        ui.label(match self.beta_c {
+            Some(b) => format!("β_c = {b:.4}"),
+            None => "no order/disorder transition".into(),
+        });
+        ui.strong(format!("Simulation (N = {})", self.settings.n));
+        if let Some(m) = self.simulated_abs_m() {
+            let k = self.stats.len().min(AVERAGE_OVER);
+            let recent = self.stats.iter().rev().take(k);
+            let (q, sigma): (f64, f64) = recent.fold((0.0, 0.0), |(a, b), s| {
+                (
+                    a + s.q,
+                    b + if s.sigma_per_n.is_finite() {
+                        s.sigma_per_n
+                    } else {
+                        0.0
+                    },
+                )
+            });
+            ui.label(format!("simulated |m| = {m:.4}"));
+            ui.label(format!(
+                "q = {:.4}   σ/N = {:.4}",
+                q / k as f64,
+                sigma / k as f64
+            ));
+            ui.label(format!("(means over the last {k} steps)"));
+        } else {
+            ui.label("press Play to simulate");
+        }
+        ui.label(format!(
+            "{} steps received, {:.0} steps/s",
+            self.steps_received, self.rate.2
+        ));
+        if let Some(m) = &self.message {
+            ui.colored_label(ui.visuals().error_fg_color, m);
+        }
+        ui.separator();
+        self.sweep_controls_ui(ui);
+    }
+
+    fn sweep_controls_ui(&mut self, ui: &mut egui::Ui) {
+        ui.strong("Sweep");
+        let s = &mut self.settings;
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut s.sweep_j0, false, "scan β");
+            ui.radio_value(&mut s.sweep_j0, true, "scan J0");
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("from");
+            ui.add(egui::DragValue::new(&mut s.sweep_from).speed(0.05))
+                .labelled_by(l.id);
+            let l = ui.label("to");
+            ui.add(egui::DragValue::new(&mut s.sweep_to).speed(0.05))
+                .labelled_by(l.id);
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("points");
+            ui.add(egui::DragValue::new(&mut s.sweep_points).range(2..=200))
+                .labelled_by(l.id);
+            let l = ui.label("networks");
+            ui.add(egui::DragValue::new(&mut s.sweep_reps).range(2..=100))
+                .labelled_by(l.id);
+        });
+        if ui
+            .add_enabled(!self.sweep_running, egui::Button::new("Run sweep"))
+            .clicked()
+        {
+            let k = s.sweep_points.max(2);
+            let values: Vec<f64> = (0..k)
+                .map(|i| s.sweep_from + (s.sweep_to - s.sweep_from) * i as f64 / (k - 1) as f64)
+                .collect();
+            let parameter = if s.sweep_j0 {
+                SweepParameter::J0
+            } else {
+                SweepParameter::Beta
+            };
+            // A dense theory curve: 10 points per sweep interval.
+            let (from, to) = (s.sweep_from, s.sweep_to);
+            let dense = 10 * (k - 1) + 1;
+            self.sweep_theory = (0..dense)
+                .map(|j| from + (to - from) * j as f64 / (dense - 1) as f64)
+                .filter_map(|x| {
+                    let mut p = s.point();
+                    match parameter {
+                        SweepParameter::Beta => p.beta = x,
+                        SweepParameter::J0 => p.j0 = x,
+                    }
+                    solve_stationary(&p).ok().map(|t| (x, t))
+                })
+                .collect();
+            let req = SweepRequest {
+                parameter,
+                values,
+                base: s.sk(),
+                repetitions: s.sweep_reps.max(2),
+                burn_in: 200,
+                steps: 500,
+                seed: s.seed,
+            };
+            self.sweep.clear();
+            self.sweep_running = true;
+            self.playing = false;
+            self.send(LabCommand::Sweep(req));
+        }
+        if self.sweep_running {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!("sweeping: {} points done", self.sweep.len()));
+            });
+        }
+    }
+
+    fn views_ui(&mut self, ui: &mut egui::Ui) {
+        let width = ui.available_width();
+        let half = (width / 2.0 - 10.0).max(200.0);
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.label("Live raster (newest at the right)");
+                self.raster_ui(ui, half, 180.0);
+            });
+            ui.vertical(|ui| {
+                ui.label("Couplings of the current network (βJ)");
+                if let (Some((_, generation)), Some(shown)) = (&self.network, &self.network_shown) {
+                    let n = shown.nrows();
+                    let order: Vec<usize> = (0..n).collect();
+                    let labels: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+                    let limit = symmetric_limit(shown);
+                    self.network_view.ui(
+                        ui,
+                        &HeatmapData {
+                            matrix: shown,
+                            generation: *generation,
+                            order: &order,
+                            labels: &labels,
+                            limit,
+                            threshold: 0.0,
+                        },
+                        170.0,
+                    );
+                }
+            });
+        });
+        let theory = self.theory;
+        ui.horizontal_top(|ui| {
+            let pts = |f: fn(&StepStats) -> f64| -> Vec<[f64; 2]> {
+                self.stats
+                    .iter()
+                    .filter(|s| f(s).is_finite())
+                    .map(|s| [s.t as f64, f(s)])
+                    .collect()
+            };
+            ui.vertical(|ui| {
+                ui.label("m(t) and q(t); lines: stationary theory");
+                Plot::new("lab_mq")
+                    .width(half)
+                    .height(180.0)
+                    .include_y(-1.0)
+                    .include_y(1.0)
+                    .x_axis_label("step")
+                    .show(ui, |plot| {
+                        plot.line(Line::new("m(t)", PlotPoints::from(pts(|s| s.m))));
+                        plot.line(Line::new("q(t)", PlotPoints::from(pts(|s| s.q))));
+                        if let Some(t) = theory {
+                            plot.hline(HLine::new("theory m", t.m));
+                            plot.hline(HLine::new("theory −m", -t.m));
+                            plot.hline(HLine::new("theory q", t.q));
+                        }
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.label("Entropy production σ/N per step; line: theory");
+                Plot::new("lab_sigma")
+                    .width(half)
+                    .height(180.0)
+                    .include_y(0.0)
+                    .x_axis_label("step")
+                    .show(ui, |plot| {
+                        plot.line(Line::new("σ/N", PlotPoints::from(pts(|s| s.sigma_per_n))));
+                        if let Some(t) = theory {
+                            plot.hline(HLine::new("theory σ/N", t.sigma_per_n));
+                        }
+                    });
+            });
+        });
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| self.diagram_ui(ui, half));
+            ui.vertical(|ui| self.sweep_plot_ui(ui, half));
+        });
+    }
+
+    fn raster_ui(&mut self, ui: &mut egui::Ui, width: f32, height: f32) {
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(width, height), egui::Sense::hover());
+        let Some(first) = self.columns.front() else {
+            ui.painter()
+                .rect_filled(rect, 0.0, ui.visuals().extreme_bg_color);
+            return;
+        };
+        if !self.raster_dirty
+            && let Some(tex) = &self.raster_texture
+        {
+            ui.painter().image(
+                tex.id(),
+                rect,
+                egui::Rect::from_min_max(egui::Pos2::ZERO, egui::pos2(1.0, 1.0)),
+                Color32::WHITE,
+            );
+            return;
+        }
+        self.raster_dirty = false;
+        let n = self.settings.n.min(first.len() * 64);
+        let rows = n.clamp(1, 256);
+        let cols = RASTER_COLUMNS;
+        let dark = ui.visuals().dark_mode;
+        let (bg, ink) = if dark {
+            (Color32::from_gray(20), Color32::from_gray(230))
+        } else {
+            (Color32::WHITE, Color32::from_gray(20))
+        };
+        let mut img = ColorImage::filled([cols, rows], bg);
+        let offset = cols - self.columns.len();
+        for (c, state) in self.columns.iter().enumerate() {
+            for r in 0..rows {
+                // Each pixel row shows the first unit of its group.
+                let i = r * n / rows;
+                if (state[i / 64] >> (i % 64)) & 1 == 1 {
+                    img.pixels[r * cols + offset + c] = ink;
+                }
+            }
+        }
+        let tex = match &mut self.raster_texture {
+            Some(t) => {
+                t.set(img, TextureOptions::NEAREST);
+                t
+            }
+            None => self.raster_texture.insert(ui.ctx().load_texture(
+                "lab_raster",
+                img,
+                TextureOptions::NEAREST,
+            )),
+        };
+        ui.painter().image(
+            tex.id(),
+            rect,
+            egui::Rect::from_min_max(egui::Pos2::ZERO, egui::pos2(1.0, 1.0)),
+            Color32::WHITE,
+        );
+    }
+
+    fn diagram_ui(&mut self, ui: &mut egui::Ui, width: f32) {
+        ui.horizontal(|ui| {
+            ui.label("Phase diagram (β × ΔJ) of");
+            ui.radio_value(&mut self.settings.diagram_sigma, false, "m");
+            ui.radio_value(&mut self.settings.diagram_sigma, true, "σ/N");
+        });
+        let quantity = if self.settings.diagram_sigma {
+            SkQuantity::SigmaPerN
+        } else {
+            SkQuantity::M
+        };
+        if let Some(g) = &self.diagram
+            && self.diagram_texture.is_none()
+        {
+            let (rows, cols) = (g.rows.values.len(), g.cols.values.len());
+            let vals = g.values(quantity);
+            let max = vals.iter().copied().fold(0.0f64, f64::max).max(1e-12);
+            let mut img = ColorImage::filled([cols, rows], Color32::WHITE);
+            for r in 0..rows {
+                for c in 0..cols {
+                    // Row 0 (ΔJ = 0) at the bottom.
+                    img.pixels[(rows - 1 - r) * cols + c] =
+                        diverging((vals[r * cols + c] / max) as f32);
+                }
+            }
+            self.diagram_texture = Some(ui.ctx().load_texture(
+                "lab_diagram",
+                img,
+                TextureOptions::LINEAR,
+            ));
+        }
+        let s = &self.settings;
+        let critical: Vec<[f64; 2]> = (0..=60)
+            .filter_map(|k| {
+                let dj = 1.2 * k as f64 / 60.0;
+                critical_beta(s.j0, dj, s.h0)
+                    .filter(|b| *b <= 4.0)
+                    .map(|b| [b, dj])
+            })
+            .collect();
+        let asymptote =
+            (s.h0 == 0.0 && s.j0 > 0.0).then(|| (2.0 / std::f64::consts::PI).sqrt() * s.j0);
+        let here = [s.beta, s.dj];
+        let tex = self.diagram_texture.as_ref().map(|t| t.id());
+        Plot::new("lab_diagram")
+            .width(width)
+            .height(220.0)
+            .include_x(0.0)
+            .include_x(4.0)
+            .include_y(0.0)
+            .include_y(1.2)
+            .x_axis_label("β")
+            .y_axis_label("ΔJ")
+            .show(ui, |plot| {
+                if let Some(id) = tex {
+                    plot.image(PlotImage::new(
+                        "diagram",
+                        id,
+                        PlotPoint::new(2.0, 0.6),
+                        [4.0, 1.2],
+                    ));
+                }
+                plot.line(Line::new("β_c(ΔJ)", PlotPoints::from(critical)));
+                if let Some(a) = asymptote {
+                    plot.hline(HLine::new("asymptote ΔJ = sqrt(2/π)·J0", a));
+                }
+                plot.points(
+                    Points::new("current", PlotPoints::from(vec![here]))
+                        .radius(5.0)
+                        .color(Color32::YELLOW),
+                );
+            });
+    }
+
+    fn sweep_plot_ui(&mut self, ui: &mut egui::Ui, width: f32) {
+        let x_label = if self.settings.sweep_j0 { "J0" } else { "β" };
+        ui.label(format!(
+            "Sweep: simulated |m|, q, σ/N (± 1 s.e. over networks) vs theory, N = {}",
+            self.settings.n
+        ));
+        let theory = &self.sweep_theory;
+        let sweep = &self.sweep;
+        Plot::new("lab_sweep")
+            .width(width)
+            .height(220.0)
+            .x_axis_label(x_label)
+            .show(ui, |plot| {
+                type Pick = fn(&SkStationary) -> f64;
+                let curves: [(&str, Pick); 3] = [
+                    ("theory m", |t| t.m),
+                    ("theory q", |t| t.q),
+                    ("theory σ/N", |t| t.sigma_per_n),
+                ];
+                for (name, f) in curves {
+                    let pts: Vec<[f64; 2]> = theory.iter().map(|(x, t)| [*x, f(t)]).collect();
+                    plot.line(Line::new(name, PlotPoints::from(pts)));
+                }
+                type PickP = fn(&SweepPoint) -> (f64, f64);
+                let sims: [(&str, PickP); 3] = [
+                    ("simulated |m|", |p| p.m),
+                    ("simulated q", |p| p.q),
+                    ("simulated σ/N", |p| p.sigma_per_n),
+                ];
+                for (name, f) in sims {
+                    let pts: Vec<[f64; 2]> = sweep.iter().map(|p| [p.x, f(p).0]).collect();
+                    plot.points(Points::new(name, PlotPoints::from(pts)).radius(3.0));
+                    for p in sweep {
+                        let (m, se) = f(p);
+                        if se.is_finite() {
+                            plot.line(Line::new(
+                                name,
+                                PlotPoints::from(vec![[p.x, m - se], [p.x, m + se]]),
+                            ));
+                        }
+                    }
+                }
+            });
+    }
+}
+
+/// Block-average a matrix down to at most `max` rows and columns (the
+/// heatmap of a 4,096-spin network would otherwise be a 64 MB texture).
+fn downsample(j: &DMatrix<f64>, max: usize) -> DMatrix<f64> {
+    let n = j.nrows();
+    if n <= max {
+        return j.clone();
+    }
+    let k = n.div_ceil(max);
+    let m = n.div_ceil(k);
+    DMatrix::from_fn(m, m, |r, c| {
+        let mut s = 0.0;
+        let mut cnt = 0.0;
+        for i in r * k..((r + 1) * k).min(n) {
+            for jj in c * k..((c + 1) * k).min(n) {
+                s += j[(i, jj)];
+                cnt += 1.0;
+            }
+        }
+        s / cnt
+    })
+}

@@ -1,0 +1,200 @@
+//! GUI tests of the phase lab: sliders, play/pause, sweeps and throughput,
+//! driven by widget labels through egui_kittest.
+#![cfg(feature = "gui")]
+
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use isingscope::app::{IsingScopeApp, Startup};
+use isingscope::sk_theory::{SkPoint, solve_stationary};
+
+fn lab() -> Harness<'static, IsingScopeApp> {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(|cc| IsingScopeApp::new(cc, Startup::Empty));
+    h.step();
+    h.get_by_label("Phase lab").click();
+    h.run_steps(3);
+    h
+}
+
+/// Step frames at ~60 Hz for `d` of wall time.
+fn run_for(h: &mut Harness<'static, IsingScopeApp>, d: Duration) -> u64 {
+    let start = Instant::now();
+    let mut frames = 0;
+    while start.elapsed() < d {
+        h.step();
+        frames += 1;
+        std::thread::sleep(Duration::from_millis(16));
+    }
+    frames
+}
+
+/// The |m| the UI displays, parsed from its label.
+fn shown_abs_m(h: &Harness<'static, IsingScopeApp>) -> f64 {
+    let node = h.get_by_label_contains("simulated |m| = ");
+    let an = node.accesskit_node();
+    let text = an
+        .label()
+        .filter(|l| !l.is_empty())
+        .or_else(|| an.value())
+        .unwrap_or_default();
+    text.trim_start_matches("simulated |m| = ")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+fn set_slider(h: &mut Harness<'static, IsingScopeApp>, label: &str, v: f64) {
+    h.get_by_role_and_label(Role::Slider, label)
+        .set_value_accesskit(v);
+    h.run_steps(2);
+}
+
+#[test]
+fn crossing_the_critical_coupling_orders_the_network() {
+    let mut h = lab();
+    set_slider(&mut h, "N", 1024.0);
+    set_slider(&mut h, "J0", 0.6);
+    h.get_by_label("Play").click();
+    run_for(&mut h, Duration::from_millis(2500));
+    let below = shown_abs_m(&h);
+    // β = 1, ΔJ = 0.5: the theory's critical J0 is about 1.35. Below it,
+    // m = 0 in the large-N limit; at N = 1024 the population average of
+    // ±1 spins fluctuates by O(1/√N) ≈ 0.03, so 0.1 is "≈ 0".
+    let theory_below = solve_stationary(&SkPoint {
+        beta: 1.0,
+        j0: 0.6,
+        dj: 0.5,
+        h0: 0.0,
+    })
+    .unwrap();
+    assert_eq!(theory_below.m, 0.0);
+    assert!(below < 0.1, "disordered |m| = {below}");
+    set_slider(&mut h, "J0", 2.5);
+    run_for(&mut h, Duration::from_millis(2500));
+    let above = shown_abs_m(&h);
+    let theory_above = solve_stationary(&SkPoint {
+        beta: 1.0,
+        j0: 2.5,
+        dj: 0.5,
+        h0: 0.0,
+    })
+    .unwrap();
+    assert!(theory_above.m > 0.8);
+    // Clearly ordered, and near the theory (finite-size and averaging
+    // allowance 0.1 on an order parameter of ~0.9).
+    assert!(
+        (above - theory_above.m).abs() < 0.1,
+        "ordered |m| = {above} vs {}",
+        theory_above.m
+    );
+}
+
+#[test]
+fn pause_stops_the_stream() {
+    let mut h = lab();
+    set_slider(&mut h, "N", 128.0);
+    h.get_by_label("Play").click();
+    run_for(&mut h, Duration::from_millis(500));
+    assert!(h.state().phase_lab().playing());
+    h.get_by_label("Pause").click();
+    run_for(&mut h, Duration::from_millis(300));
+    let after_pause = h.state().phase_lab().steps_received;
+    assert!(after_pause > 0);
+    run_for(&mut h, Duration::from_millis(500));
+    assert_eq!(
+        h.state().phase_lab().steps_received,
+        after_pause,
+        "no steps while paused"
+    );
+    h.get_by_label("Step").click();
+    run_for(&mut h, Duration::from_millis(300));
+    assert_eq!(h.state().phase_lab().steps_received, after_pause + 1);
+}
+
+#[test]
+fn a_sweep_agrees_with_theory_at_n_512() {
+    let mut h = lab();
+    // Defaults: N = 512, J0 = 1, ΔJ = 0.5, H0 = 0. Scan β over points away
+    // from the transition (β_c = 1.3485), where finite-size effects are small.
+    for (label, v) in [
+        ("from", 0.5),
+        ("to", 3.5),
+        ("points", 4.0),
+        ("networks", 6.0),
+    ] {
+        h.get_by_role_and_label(Role::SpinButton, label)
+            .set_value_accesskit(v);
+        h.run_steps(1);
+    }
+    h.get_by_label("Run sweep").click();
+    let start = Instant::now();
+    h.step();
+    while h.state().phase_lab().sweep_running() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "sweep did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    let points = h.state().phase_lab().sweep_points().to_vec();
+    assert_eq!(points.len(), 4);
+    for p in points {
+        let t = solve_stationary(&SkPoint {
+            beta: p.x,
+            j0: 1.0,
+            dj: 0.5,
+            h0: 0.0,
+        })
+        .unwrap();
+        // Each error bar is the standard error over 6 fresh networks. A
+        // finite network of N spins deviates from the N → ∞ theory by
+        // O(1/√N) ≈ 0.044 at N = 512 (sample-to-sample fluctuations of the
+        // population averages), so the check is |sim − theory| < 3 s.e. +
+        // 1/√N.
+        let fs = 1.0 / 512f64.sqrt();
+        for (name, (mean, se), th) in [
+            ("|m|", p.m, t.m),
+            ("q", p.q, t.q),
+            ("σ/N", p.sigma_per_n, t.sigma_per_n),
+        ] {
+            assert!(
+                (mean - th).abs() < 3.0 * se + fs,
+                "β = {}: {name} = {mean} ± {se} vs theory {th}",
+                p.x
+            );
+        }
+    }
+}
+
+#[test]
+fn the_ui_keeps_its_frame_rate_while_the_lab_runs() {
+    // Throughput of the simulation stream itself (≥ 1,000 steps/s at
+    // N = 1,024 in a release build) is measured by `cargo bench --bench
+    // live`; here, in the debug test build, we check that drawing never
+    // waits for the simulation: frames keep their ~60 Hz pace at N = 1,024
+    // and N = 4,096 while steps arrive.
+    let mut h = lab();
+    for n in [1024.0, 4096.0] {
+        set_slider(&mut h, "N", n);
+        if !h.state().phase_lab().playing() {
+            h.get_by_label("Play").click();
+        }
+        h.run_steps(2);
+        let s0 = h.state().phase_lab().steps_received;
+        let start = Instant::now();
+        let frames = run_for(&mut h, Duration::from_secs(2));
+        let secs = start.elapsed().as_secs_f64();
+        let steps = (h.state().phase_lab().steps_received - s0) as f64 / secs;
+        let fps = frames as f64 / secs;
+        eprintln!("N = {n}: {steps:.0} steps/s delivered, {fps:.0} frames/s");
+        assert!(steps > 0.0, "steps arrive at N = {n}");
+        // 16 ms sleeps cap the pace at ~60 Hz; ≥ 30 frames/s means no frame
+        // blocked on the simulation.
+        assert!(fps >= 30.0, "{fps:.0} frames/s at N = {n}");
+    }
+}
