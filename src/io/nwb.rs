@@ -151,6 +151,19 @@ fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
             format!("not a readable HDF5/NWB file ({e}); is it truncated or not HDF5?"),
         )
     })?;
+    // A truncated file may still open (the streaming reader fetches only
+    // what it needs); the superblock's end-of-file address tells.
+    let sb = file.superblock();
+    let expected = sb.base_address.get().saturating_add(sb.eof_address);
+    let actual = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if actual < expected {
+        return Err(Error::format(
+            path,
+            format!("the file is truncated: its header says {expected} bytes but it has {actual}"),
+        ));
+    }
     let units = match file.group("units") {
         Ok(g) => g,
         Err(e) if is_not_found(&e) => {
