@@ -653,3 +653,26 @@ fn cli_info_and_bin() {
         "{e}"
     );
 }
+
+/// The bundled SK demo is what `assets/README.md` says: re-running the
+/// documented command reproduces `spikes.npy`, `J.csv` and `H.csv` byte for
+/// byte.
+#[test]
+fn sk_demo_assets_are_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sk");
+    let command = "simulate --n 48 --j0 1.0 --dj 0.5 --h0 0.5 --beta 1.35 --steps 4000 --trials 1 --seed 2024 --init random --out";
+    let mut args: Vec<&str> = command.split_whitespace().collect();
+    args.push(out.to_str().unwrap());
+    let o = isingscope(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sk_demo");
+    for f in ["spikes.npy", "J.csv", "H.csv"] {
+        assert!(
+            std::fs::read(out.join(f)).unwrap() == std::fs::read(assets.join(f)).unwrap(),
+            "{f} differs from the documented command's output"
+        );
+    }
+    let demo = isingscope::io::demo::load_sk_demo().unwrap();
+    assert_eq!(demo.shape(), (1, 4001, 48));
+}

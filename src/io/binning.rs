@@ -259,8 +259,32 @@ fn select_units(trains: &SpikeTrains, opts: &BinOptions, w_ns: i64) -> Result<Ve
     Ok(chosen)
 }
 
+/// `floor(d / w)` for `0 <= d`, without a 64-bit integer division (tens of
+/// cycles, the main cost of binning 10^7 spikes): a floating-point estimate
+/// corrected to the exact integer quotient.
+#[inline]
+fn bin_of(d: i64, w: i64, inv_w: f64) -> i64 {
+    let mut k = (d as f64 * inv_w) as i64;
+    if k * w > d {
+        k -= 1;
+    } else if (k + 1) * w <= d {
+        k += 1;
+    }
+    k
+}
+
+/// Rows per sub-chunk: about 512 KB of raster, which stays in the L2
+/// cache while every unit's spikes in that time span are written.
+fn sub_chunk_bins(wpr: usize) -> usize {
+    (1usize << 16).div_ceil(wpr).max(1)
+}
+
 /// Set the bits of one window (`n_bins` rows of `wpr` words starting at
 /// `t0_ns`) and return, per unit, `(spikes in window, active bins)`.
+///
+/// The window is swept in cache-sized sub-chunks of rows; each unit keeps a
+/// cursor into its sorted train, so each spike is visited once and only one
+/// binary search per unit is needed (for the window's start).
 fn fill_window(
     words: &mut [u64],
     wpr: usize,
@@ -269,27 +293,47 @@ fn fill_window(
     w_ns: i64,
     trains: &[&[f64]],
 ) -> Vec<(u64, u64)> {
-    let t1_ns = t0_ns.saturating_add((n_bins as i64).saturating_mul(w_ns));
-    let mut out = Vec::with_capacity(trains.len());
-    for (k, times) in trains.iter().enumerate() {
-        let a = times.partition_point(|&t| to_ns(t) < t0_ns);
-        let b = times.partition_point(|&t| to_ns(t) < t1_ns);
-        let (word, bit) = (k / 64, 1u64 << (k % 64));
-        let mut prev = usize::MAX;
-        let mut distinct = 0u64;
-        for &t in &times[a..b] {
-            let bin = ((to_ns(t) - t0_ns) / w_ns) as usize;
-            if bin != prev {
-                distinct += 1;
-                prev = bin;
-                if let Some(w) = words.get_mut(bin * wpr + word) {
-                    *w |= bit;
+    let inv_w = 1.0 / w_ns as f64;
+    let mut cursor: Vec<usize> = trains
+        .iter()
+        .map(|times| times.partition_point(|&t| to_ns(t) < t0_ns))
+        .collect();
+    let first = cursor.clone();
+    let mut prev = vec![usize::MAX; trains.len()];
+    let mut distinct = vec![0u64; trains.len()];
+    let step = sub_chunk_bins(wpr);
+    let mut bin0 = 0;
+    while bin0 < n_bins {
+        let bin1 = (bin0 + step).min(n_bins);
+        let end_ns = t0_ns.saturating_add((bin1 as i64).saturating_mul(w_ns));
+        for (k, times) in trains.iter().enumerate() {
+            let (word, bit) = (k / 64, 1u64 << (k % 64));
+            let mut c = cursor[k];
+            while let Some(&t) = times.get(c) {
+                let ns = to_ns(t);
+                if ns >= end_ns {
+                    break;
                 }
+                let bin = bin_of(ns - t0_ns, w_ns, inv_w) as usize;
+                if bin != prev[k] {
+                    distinct[k] += 1;
+                    prev[k] = bin;
+                    if let Some(w) = words.get_mut(bin * wpr + word) {
+                        *w |= bit;
+                    }
+                }
+                c += 1;
             }
+            cursor[k] = c;
         }
-        out.push(((b - a) as u64, distinct));
+        bin0 = bin1;
     }
-    out
+    cursor
+        .iter()
+        .zip(&first)
+        .zip(&distinct)
+        .map(|((&c, &f), &d)| ((c - f) as u64, d))
+        .collect()
 }
 
 /// Bin `trains` into an `(R, T, N)` raster (see the module docs for the
@@ -334,17 +378,20 @@ pub fn bin_spikes(
     };
     let wpr = raster.words_per_row();
     let counts: Vec<(u64, u64)> = if starts_ns.len() == 1 {
-        // One long trial: split its bins into chunks filled in parallel.
-        // Chunks are whole bins, so no bin straddles two chunks and the
-        // merged-spike count per chunk adds up exactly.
-        let chunk_bins = (1usize << 16).div_ceil(wpr).max(1);
+        // One long trial: split its bins into a few segments per thread,
+        // filled in parallel. Segments are whole sub-chunks of whole bins,
+        // so no bin straddles two segments and the merged-spike counts add
+        // up exactly.
+        let sub = sub_chunk_bins(wpr);
+        let segments = (rayon::current_num_threads() * 4).max(1);
+        let seg_bins = n_bins.div_ceil(segments).div_ceil(sub).max(1) * sub;
         let t0 = starts_ns[0];
         raster
             .trial_words_mut(0)
-            .par_chunks_mut(chunk_bins * wpr)
+            .par_chunks_mut(seg_bins * wpr)
             .enumerate()
             .map(|(c, words)| {
-                let first = c * chunk_bins;
+                let first = c * seg_bins;
                 let bins = words.len() / wpr;
                 fill_window(words, wpr, bins, t0 + first as i64 * w_ns, w_ns, &selected)
             })
@@ -529,6 +576,25 @@ mod tests {
         assert_eq!(b.units[0].spikes, 5);
         assert_eq!(b.units[0].active_bins, 4);
         assert_eq!(b.units[0].merged_spikes, 1);
+    }
+
+    #[test]
+    fn bin_index_is_the_exact_integer_quotient() {
+        for w in [1i64, 3, 7, 1_000_000, 33_333_333, 10_000_000] {
+            let inv = 1.0 / w as f64;
+            // Exact multiples of w and their neighbours, up to 10^5 bins and
+            // around one hour in nanoseconds (3.6e12, where f64 still
+            // resolves 1 ns but d / w in floating point may round across a
+            // bin edge).
+            let ks = (0..2000i64).chain((0..2000).map(|k| 3_600_000_000_000 / w + k * 997));
+            for k in ks {
+                for d in [k * w - 1, k * w, k * w + 1, k] {
+                    if d >= 0 {
+                        assert_eq!(bin_of(d, w, inv), d / w, "d = {d}, w = {w}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -68,6 +68,27 @@ fn read_labels(path: &Path) -> Result<HashMap<i64, Quality>> {
     Ok(out)
 }
 
+/// The distinct cluster ids, ascending: a presence table when the ids are
+/// small non-negative numbers (the usual case; sorting 10^7 ids would cost
+/// about a second), else sort and dedup.
+fn distinct_sorted(clusters: &[i64]) -> Vec<i64> {
+    let (lo, hi) = clusters
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &c| (lo.min(c), hi.max(c)));
+    if lo >= 0 && hi < (1 << 24) {
+        let mut seen = vec![false; hi as usize + 1];
+        for &c in clusters {
+            seen[c as usize] = true;
+        }
+        (0..=hi).filter(|&id| seen[id as usize]).collect()
+    } else {
+        let mut ids = clusters.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
 /// Each spike's position in the sorted distinct `ids`. Cluster ids are
 /// usually small non-negative numbers: a dense lookup table is then much
 /// faster than hashing 10^7 spikes.
@@ -159,9 +180,7 @@ pub fn load_kilosort(dir: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
         return Err(Error::format(&times_path, "the folder holds no spikes"));
     }
     // Distinct cluster ids, ascending, and each spike's unit index.
-    let mut ids = clusters.clone();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = distinct_sorted(&clusters);
     let unit_of = unit_indices(&clusters, &ids);
     let mut counts = vec![0usize; ids.len()];
     for &k in &unit_of {
@@ -201,5 +220,15 @@ mod tests {
         assert_eq!(parse_sample_rate("sample_rate=2.5e4\n"), Some(25000.0));
         assert_eq!(parse_sample_rate("sample_rate = __import__('os')\n"), None);
         assert_eq!(parse_sample_rate("sample_rate = -3\n"), None);
+    }
+
+    #[test]
+    fn distinct_ids_dense_and_sparse() {
+        let dense = [5i64, 0, 5, 3, 0];
+        assert_eq!(distinct_sorted(&dense), vec![0, 3, 5]);
+        assert_eq!(unit_indices(&dense, &[0, 3, 5]), vec![2, 0, 2, 1, 0]);
+        let sparse = [1i64 << 40, -2, 7, -2];
+        assert_eq!(distinct_sorted(&sparse), vec![-2, 7, 1 << 40]);
+        assert_eq!(unit_indices(&sparse, &[-2, 7, 1 << 40]), vec![2, 0, 1, 0]);
     }
 }
