@@ -338,6 +338,28 @@ fn fill_window(
 
 /// Bin `trains` into an `(R, T, N)` raster (see the module docs for the
 /// rule and the windows).
+///
+/// ```
+/// use isingscope::io::binning::{Alignment, BinOptions, UnitSelection, bin_spikes};
+/// use isingscope::io::{SpikeTrains, UnitInfo};
+///
+/// let trains = SpikeTrains::new(
+///     "example",
+///     vec![UnitInfo::new(7), UnitInfo::new(9)],
+///     vec![vec![0.010, 0.012, 1.005], vec![1.0199]],
+///     vec![],
+/// )?;
+/// // Trials of [-10 ms, +20 ms) around events at 0 s and 1 s, 10 ms bins.
+/// let align = Alignment::Events { times: vec![0.0, 1.0], pre: 0.01, post: 0.02 };
+/// let mut opts = BinOptions::new(10.0);
+/// opts.units = UnitSelection::Ids(vec![9, 7]); // column 0 = unit 9
+/// let b = bin_spikes(&trains, &opts, &align)?;
+/// assert_eq!(b.raster.shape(), (2, 3, 2));
+/// assert!(b.raster.get(0, 2, 1)); // 10 and 12 ms: bin [10, 20) ms of trial 0
+/// assert_eq!(b.units[1].merged_spikes, 1); // ...merged into one active bin
+/// assert!(b.raster.get(1, 2, 0)); // 1.0199 s: bin [1.01, 1.02) s of trial 1
+/// # Ok::<(), isingscope::Error>(())
+/// ```
 pub fn bin_spikes(
     trains: &SpikeTrains,
     opts: &BinOptions,

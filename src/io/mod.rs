@@ -175,6 +175,20 @@ pub fn detect_format(path: &Path) -> Result<Format> {
 }
 
 /// Load any supported file or folder (see [`detect_format`]).
+///
+/// ```
+/// use isingscope::io::binning::{Alignment, BinOptions, bin_spikes};
+/// use isingscope::io::{LoadOptions, Loaded, demo, load_path};
+///
+/// let path = demo::demo_nwb_path()?; // the bundled real recording
+/// let Loaded::Spikes(trains) = load_path(&path, &LoadOptions::default())? else {
+///     unreachable!("an NWB file holds spike times")
+/// };
+/// assert_eq!(trains.n_units(), 3);
+/// let binned = bin_spikes(&trains, &BinOptions::new(10.0), &Alignment::Continuous)?;
+/// assert_eq!(binned.raster.shape(), (1, 108_752, 3)); // (R, T, N)
+/// # Ok::<(), isingscope::Error>(())
+/// ```
 pub fn load_path(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
     if !path.exists() {
         return Err(Error::io(
