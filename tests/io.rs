@@ -448,6 +448,28 @@ fn kilosort_bad_folders() {
         e.contains("spike_times.npy") && e.contains("negative time"),
         "{e}"
     );
+    // A truncated array (the last spike's bytes cut off).
+    write_kilosort(d);
+    let f = d.join("spike_times.npy");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() - 8]).unwrap();
+    let e = load_err(d, &LoadOptions::default());
+    assert!(
+        e.contains("spike_times.npy") && e.contains("truncated"),
+        "{e}"
+    );
+    // Big-endian uint64 (header '>u8') decodes to the same samples.
+    let mut be = bytes[..bytes.len() - 40].to_vec();
+    let at = be
+        .windows(5)
+        .position(|w| w == b"'<u8'")
+        .expect("a <u8 header");
+    be[at + 1] = b'>';
+    for x in [3000u64, 4500, 6000, 30_000, 30_001] {
+        be.extend_from_slice(&x.to_be_bytes());
+    }
+    std::fs::write(&f, be).unwrap();
+    assert_eq!(spikes(d, &LoadOptions::default()).times(1), &[0.1, 0.2]);
     write_npy(
         &d.join("spike_times.npy"),
         &[5, 2],

@@ -141,6 +141,30 @@ impl Binned {
     }
 }
 
+/// Largest raster `bin_spikes` will allocate (16 GiB of packed bits): a
+/// tiny bin over a long recording is refused with an explanation instead
+/// of exhausting memory.
+pub const MAX_RASTER_BYTES: u64 = 16 << 30;
+
+/// Refuse rasters above [`MAX_RASTER_BYTES`].
+fn check_size(n_trials: usize, n_bins: usize, n_units: usize, bin_ms: f64) -> Result<()> {
+    let bytes = (n_trials as u64)
+        .saturating_mul(n_bins as u64)
+        .saturating_mul(n_units.div_ceil(64) as u64 * 8);
+    if bytes > MAX_RASTER_BYTES {
+        return Err(Error::param(
+            "bin width (ms)",
+            bin_ms,
+            format!(
+                "gives a raster of {n_trials} x {n_bins} x {n_units} ({:.1} GiB packed, limit {} GiB); use a larger bin, a shorter window or fewer units",
+                bytes as f64 / (1u64 << 30) as f64,
+                MAX_RASTER_BYTES >> 30
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Validated bin width in nanoseconds.
 fn bin_width_ns(bin_ms: f64) -> Result<i64> {
     if !bin_ms.is_finite() || bin_ms <= 0.0 {
@@ -372,6 +396,7 @@ pub fn bin_spikes(
     let (mut raster, starts_ns, n_bins) = match alignment {
         Alignment::Continuous => {
             let (t0, n_bins) = continuous_window(trains, opts, w_ns)?;
+            check_size(1, n_bins, n, opts.bin_ms)?;
             (SpikeRaster::zeros(1, n_bins, n)?, vec![t0], n_bins)
         }
         Alignment::Events { times, pre, post } => {
@@ -394,6 +419,7 @@ pub fn bin_spikes(
                     format!("is shorter than one bin of {} ms", opts.bin_ms),
                 ));
             }
+            check_size(times.len(), n_bins, n, opts.bin_ms)?;
             let starts: Vec<i64> = times.iter().map(|&e| to_ns(e - pre)).collect();
             (SpikeRaster::zeros(times.len(), n_bins, n)?, starts, n_bins)
         }
@@ -757,5 +783,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("shorter than one bin"), "{e}");
+        // 1 ns bins over 100 s: 1e11 bins, 800 GB — refused, not attempted.
+        let mut o = BinOptions::new(1e-6);
+        o.stop = Some(100.0);
+        let e = bin_spikes(&s, &o, &Alignment::Continuous)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("GiB packed") && e.contains("use a larger bin"),
+            "{e}"
+        );
     }
 }

@@ -15,7 +15,7 @@
 //!   they must be non-decreasing in file order; units are returned by
 //!   ascending id.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::spike_trains::{Quality, SpikeTrains, UnitInfo, drop_empty_units};
@@ -193,7 +193,10 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
             (u.unwrap_or(0), t.unwrap_or(1))
         }
     };
-    let mut trains: BTreeMap<i64, (Vec<f64>, Quality)> = BTreeMap::new();
+    // Trains in order of first appearance, found through a hash of the id;
+    // sorted by id at the end.
+    let mut trains: Vec<(i64, Vec<f64>, Quality)> = Vec::new();
+    let mut slot_of: HashMap<i64, usize> = HashMap::new();
     let mut line = 1u64;
     let mut pending = !has_header;
     loop {
@@ -234,22 +237,23 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
             ));
         }
         let t = parse_f64(path, line, "time", field(time_col, "time")?)? * to_s;
-        let entry = trains
-            .entry(u as i64)
-            .or_insert_with(|| (Vec::new(), Quality::Unknown));
-        entry.0.push(t);
-        if let Some(lc) = label_col
-            && entry.0.len() == 1
-        {
-            entry.1 = Quality::parse(&String::from_utf8_lossy(rec.get(lc).unwrap_or_default()));
-        }
+        let id = u as i64;
+        let slot = *slot_of.entry(id).or_insert_with(|| {
+            let label = label_col.map_or(Quality::Unknown, |lc| {
+                Quality::parse(&String::from_utf8_lossy(rec.get(lc).unwrap_or_default()))
+            });
+            trains.push((id, Vec::new(), label));
+            trains.len() - 1
+        });
+        trains[slot].1.push(t);
     }
     if trains.is_empty() {
         return Err(Error::format(path, "the file holds no spikes"));
     }
+    trains.sort_unstable_by_key(|t| t.0);
     let mut units = Vec::with_capacity(trains.len());
     let mut times = Vec::with_capacity(trains.len());
-    for (id, (ts, label)) in trains {
+    for (id, ts, label) in trains {
         units.push(UnitInfo {
             id,
             label,

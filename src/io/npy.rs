@@ -6,7 +6,7 @@
 //! position. Rasters are written as `(R, T, N)` uint8 0/1 in C order.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use npyz::{DType, NpyFile, Order, TypeChar, WriterBuilder};
@@ -243,10 +243,36 @@ pub fn read_index_vector(path: &Path) -> Result<Vec<i64>> {
     let bad = |e: std::io::Error| Error::format(path, format!("reading array data: {e}"));
     let dt = |e: npyz::DTypeError| Error::format(path, format!("dtype: {e}"));
     let mut out = Vec::with_capacity(len);
+    // Integers: read the data bytes in one go and decode them in place —
+    // an order of magnitude faster than element-wise reads for the 10^7
+    // spikes of a long Kilosort recording.
+    let big_endian = ts.endianness() == npyz::Endianness::Big;
     macro_rules! ints {
         ($t:ty) => {{
-            for (k, v) in npy.data::<$t>().map_err(dt)?.enumerate() {
-                let v = v.map_err(bad)?;
+            const SIZE: usize = std::mem::size_of::<$t>();
+            let mut raw = Vec::with_capacity(len * SIZE);
+            npy.into_inner()
+                .take((len * SIZE) as u64)
+                .read_to_end(&mut raw)
+                .map_err(bad)?;
+            if raw.len() != len * SIZE {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "the file is truncated: {len} elements need {} data bytes, found {}",
+                        len * SIZE,
+                        raw.len()
+                    ),
+                ));
+            }
+            for (k, c) in raw.chunks_exact(SIZE).enumerate() {
+                let mut a = [0u8; SIZE];
+                a.copy_from_slice(c);
+                let v = if big_endian {
+                    <$t>::from_be_bytes(a)
+                } else {
+                    <$t>::from_le_bytes(a)
+                };
                 out.push(i64::try_from(v).map_err(|_| {
                     Error::format(
                         path,

@@ -32,13 +32,21 @@ fn parse_rows(path: &Path) -> Result<Vec<Vec<f64>>> {
             let v: f64 = tok.parse().map_err(|_| {
                 Error::format(
                     path,
-                    format!("line {}, column {}: '{tok}' is not a number", ln + 1, col + 1),
+                    format!(
+                        "line {}, column {}: '{tok}' is not a number",
+                        ln + 1,
+                        col + 1
+                    ),
                 )
             })?;
             if !v.is_finite() {
                 return Err(Error::format(
                     path,
-                    format!("line {}, column {}: non-finite value '{tok}'", ln + 1, col + 1),
+                    format!(
+                        "line {}, column {}: non-finite value '{tok}'",
+                        ln + 1,
+                        col + 1
+                    ),
                 ));
             }
             row.push(v);
@@ -101,7 +109,10 @@ pub fn read_vector(path: &Path) -> Result<DVector<f64>> {
             ),
         ));
     }
-    Ok(DVector::from_iterator(rows.len(), rows.iter().map(|r| r[0])))
+    Ok(DVector::from_iterator(
+        rows.len(),
+        rows.iter().map(|r| r[0]),
+    ))
 }
 
 fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
@@ -145,14 +156,27 @@ mod tests {
         assert_eq!(read_square_matrix(&p).unwrap(), m);
         std::fs::write(&p, "1,2\n3\n").unwrap();
         let e = read_matrix(&p).unwrap_err().to_string();
-        assert!(e.contains("row 2 has 1 values") && e.contains("J.csv"), "{e}");
+        assert!(
+            e.contains("row 2 has 1 values") && e.contains("J.csv"),
+            "{e}"
+        );
         std::fs::write(&p, "1,x\n").unwrap();
         let e = read_matrix(&p).unwrap_err().to_string();
         assert!(e.contains("'x' is not a number"), "{e}");
         std::fs::write(&p, "1,nan\n").unwrap();
-        assert!(read_matrix(&p).unwrap_err().to_string().contains("non-finite"));
+        assert!(
+            read_matrix(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("non-finite")
+        );
         std::fs::write(&p, "1,2\n3,4\n5,6\n").unwrap();
-        assert!(read_square_matrix(&p).unwrap_err().to_string().contains("square"));
+        assert!(
+            read_square_matrix(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("square")
+        );
     }
 
     #[test]
