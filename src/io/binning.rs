@@ -756,7 +756,13 @@ mod tests {
         assert!(e.contains("99") && e.contains("10, 11, 12"), "{e}");
         let mut units: Vec<UnitInfo> = s.units().to_vec();
         units[2].label = Quality::Good;
-        s = SpikeTrains::new("x", units, s.all_times().to_vec(), vec![]).unwrap();
+        s = SpikeTrains::new(
+            "x",
+            units,
+            s.trains().map(<[f64]>::to_vec).collect(),
+            vec![],
+        )
+        .unwrap();
         o.units = UnitSelection::Label(Quality::Good);
         let b = bin_spikes(&s, &o, &Alignment::Continuous).unwrap();
         assert_eq!(b.units[0].id, 12);

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::spike_trains::{Quality, SpikeTrains, UnitInfo, drop_empty_units};
+use super::spike_trains::{Quality, SpikeTrains, UnitInfo};
 use super::{LoadOptions, TimeUnit};
 use crate::{Error, Result};
 
@@ -147,6 +147,8 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
     let mut rdr = reader(path)?;
     let mut rec = csv::ByteRecord::new();
     let csv_err = |e: csv::Error| Error::format(path, format!("not readable as CSV: {e}"));
+    // Every unit in a CSV has at least one row, so `drop_empty_units` has
+    // nothing to drop here.
     if !rdr.read_byte_record(&mut rec).map_err(csv_err)? {
         return Err(Error::format(path, "the file is empty"));
     }
@@ -260,9 +262,6 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
             ..UnitInfo::default()
         });
         times.push(ts);
-    }
-    if opts.drop_empty_units {
-        drop_empty_units(&mut units, &mut times);
     }
     SpikeTrains::new(path, units, times, vec![])
 }

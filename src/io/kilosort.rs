@@ -186,10 +186,22 @@ pub fn load_kilosort(dir: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
     for &k in &unit_of {
         counts[k as usize] += 1;
     }
-    let mut times: Vec<Vec<f64>> = counts.iter().map(|&n| Vec::with_capacity(n)).collect();
+    // Counting sort into one concatenated array (unit order, time order
+    // within a unit since spike_times.npy is in time order).
+    let mut ends = Vec::with_capacity(counts.len());
+    let mut next = Vec::with_capacity(counts.len());
+    let mut total = 0;
+    for &c in &counts {
+        next.push(total);
+        total += c;
+        ends.push(total);
+    }
+    let mut times = vec![0.0; total];
     let inv = 1.0 / sample_rate;
     for (&s, &k) in samples.iter().zip(&unit_of) {
-        times[k as usize].push(s as f64 * inv);
+        let slot = &mut next[k as usize];
+        times[*slot] = s as f64 * inv;
+        *slot += 1;
     }
     let labels = ["cluster_group.tsv", "cluster_KSLabel.tsv"]
         .iter()
@@ -206,7 +218,7 @@ pub fn load_kilosort(dir: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
             ..UnitInfo::default()
         })
         .collect();
-    SpikeTrains::new(&times_path, units, times, vec![])
+    SpikeTrains::from_concatenated(&times_path, units, times, ends, vec![])
 }
 
 #[cfg(test)]

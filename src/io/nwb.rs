@@ -216,28 +216,22 @@ fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
     {
         locations = from_groups;
     }
-    let mut unit_info = Vec::with_capacity(n);
-    let mut trains = Vec::with_capacity(n);
-    let mut start = 0usize;
-    for k in 0..n {
-        let end = index[k] as usize;
-        trains.push(times[start..end].to_vec());
-        start = end;
-        unit_info.push(UnitInfo {
+    let mut ends: Vec<usize> = index.iter().map(|&e| e as usize).collect();
+    let mut unit_info: Vec<UnitInfo> = (0..n)
+        .map(|k| UnitInfo {
             id: ids[k],
             label: labels
                 .as_ref()
                 .map_or(Quality::Unknown, |l| Quality::parse(&l[k])),
             location: std::mem::take(&mut locations[k]),
             group: String::new(),
-        });
-    }
-    drop(times);
+        })
+        .collect();
     if opts.drop_empty_units {
-        drop_empty_units(&mut unit_info, &mut trains);
+        drop_empty_units(&mut unit_info, &mut ends);
     }
     let intervals = read_intervals(path, &file)?;
-    SpikeTrains::new(path, unit_info, trains, intervals)
+    SpikeTrains::from_concatenated(path, unit_info, times, ends, intervals)
 }
 
 /// The `location` attribute of each unit's electrode group, when the

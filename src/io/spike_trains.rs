@@ -122,32 +122,67 @@ impl IntervalTable {
     }
 }
 
-/// Sorted spikes of `N` units: `times[i]` holds unit `i`'s spike times in
-/// seconds, non-decreasing; `units[i]` its metadata.
+/// Sorted spikes of `N` units: unit `i`'s spike times in seconds,
+/// non-decreasing, are [`SpikeTrains::times`]`(i)`; `units[i]` is its
+/// metadata.
+///
+/// Storage is one concatenated array with per-unit end offsets (the NWB
+/// layout), so a 10^7-spike recording costs 8 bytes per spike and no
+/// per-unit allocations.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpikeTrains {
     source: PathBuf,
     units: Vec<UnitInfo>,
-    times: Vec<Vec<f64>>,
+    times: Vec<f64>,
+    ends: Vec<usize>,
     intervals: Vec<IntervalTable>,
 }
 
 impl SpikeTrains {
-    /// Validate and assemble. `source` is the file the data came from; it
-    /// is named in every error message.
+    /// Validate and assemble from one train per unit. `source` is the file
+    /// the data came from; it is named in every error message.
     pub fn new(
         source: impl Into<PathBuf>,
         units: Vec<UnitInfo>,
-        times: Vec<Vec<f64>>,
+        trains: Vec<Vec<f64>>,
+        intervals: Vec<IntervalTable>,
+    ) -> Result<Self> {
+        let source = source.into();
+        if units.len() != trains.len() {
+            return Err(Error::format(
+                &source,
+                format!(
+                    "{} unit descriptions but {} spike trains",
+                    units.len(),
+                    trains.len()
+                ),
+            ));
+        }
+        let mut ends = Vec::with_capacity(trains.len());
+        let mut times = Vec::with_capacity(trains.iter().map(Vec::len).sum());
+        for t in &trains {
+            times.extend_from_slice(t);
+            ends.push(times.len());
+        }
+        Self::from_concatenated(source, units, times, ends, intervals)
+    }
+
+    /// Validate and assemble from concatenated trains: unit `i` owns
+    /// `times[ends[i-1] .. ends[i]]` (`ends[-1] = 0`).
+    pub fn from_concatenated(
+        source: impl Into<PathBuf>,
+        units: Vec<UnitInfo>,
+        times: Vec<f64>,
+        ends: Vec<usize>,
         intervals: Vec<IntervalTable>,
     ) -> Result<Self> {
         let source = source.into();
         let err = |problem: String| Error::format(&source, problem);
-        if units.len() != times.len() {
+        if units.len() != ends.len() {
             return Err(err(format!(
                 "{} unit descriptions but {} spike trains",
                 units.len(),
-                times.len()
+                ends.len()
             )));
         }
         if units.is_empty() {
@@ -158,8 +193,23 @@ impl SpikeTrains {
         if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
             return Err(err(format!("unit id {} occurs more than once", w[0])));
         }
-        for (u, ts) in units.iter().zip(&times) {
-            check_train(&source, u.id, ts)?;
+        let mut start = 0;
+        for (u, &end) in units.iter().zip(&ends) {
+            if end < start || end > times.len() {
+                return Err(err(format!(
+                    "unit {}: spike range {start}..{end} is not within the {} spikes",
+                    u.id,
+                    times.len()
+                )));
+            }
+            check_train(&source, u.id, &times[start..end])?;
+            start = end;
+        }
+        if start != times.len() {
+            return Err(err(format!(
+                "{} spikes belong to no unit (the trains end at {start})",
+                times.len() - start
+            )));
         }
         for table in &intervals {
             check_intervals(&source, table)?;
@@ -168,6 +218,7 @@ impl SpikeTrains {
             source,
             units,
             times,
+            ends,
             intervals,
         })
     }
@@ -184,13 +235,20 @@ impl SpikeTrains {
     pub fn units(&self) -> &[UnitInfo] {
         &self.units
     }
-    /// Spike times (seconds, non-decreasing) of unit index `i` (not id).
+    /// Spike times (seconds, non-decreasing) of unit index `i` (not id);
+    /// empty for an index out of range.
     pub fn times(&self, i: usize) -> &[f64] {
-        self.times.get(i).map_or(&[], |v| v.as_slice())
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).copied().unwrap_or(0)
+        };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.times.get(start..end).unwrap_or(&[])
     }
-    /// All spike trains, one per unit.
-    pub fn all_times(&self) -> &[Vec<f64>] {
-        &self.times
+    /// Every unit's train, in unit order.
+    pub fn trains(&self) -> impl Iterator<Item = &[f64]> + '_ {
+        (0..self.units.len()).map(|i| self.times(i))
     }
     /// Interval tables found in the source (may be empty).
     pub fn intervals(&self) -> &[IntervalTable] {
@@ -204,7 +262,7 @@ impl SpikeTrains {
     }
     /// Total number of spikes.
     pub fn n_spikes(&self) -> usize {
-        self.times.iter().map(Vec::len).sum()
+        self.times.len()
     }
     /// Index of the unit with this id.
     pub fn index_of(&self, id: i64) -> Option<usize> {
@@ -212,8 +270,7 @@ impl SpikeTrains {
     }
     /// The time of the last spike over all units, seconds.
     pub fn last_spike(&self) -> f64 {
-        self.times
-            .iter()
+        self.trains()
             .filter_map(|t| t.last().copied())
             .fold(0.0, f64::max)
     }
@@ -277,22 +334,25 @@ fn check_intervals(source: &Path, t: &IntervalTable) -> Result<()> {
     Ok(())
 }
 
-/// Drop units without spikes (for sources where they are expected), keeping
-/// the order of the rest. Returns the ids dropped.
-pub fn drop_empty_units(units: &mut Vec<UnitInfo>, times: &mut Vec<Vec<f64>>) -> Vec<i64> {
+/// Drop units without spikes from concatenated trains (see
+/// [`SpikeTrains::from_concatenated`]), keeping the order of the rest.
+/// Returns the ids dropped.
+pub fn drop_empty_units(units: &mut Vec<UnitInfo>, ends: &mut Vec<usize>) -> Vec<i64> {
     let mut dropped = Vec::new();
     let mut kept_units = Vec::with_capacity(units.len());
-    let mut kept_times = Vec::with_capacity(times.len());
-    for (u, t) in units.drain(..).zip(times.drain(..)) {
-        if t.is_empty() {
+    let mut kept_ends = Vec::with_capacity(ends.len());
+    let mut prev = 0;
+    for (u, &end) in units.drain(..).zip(ends.iter()) {
+        if end == prev {
             dropped.push(u.id);
         } else {
             kept_units.push(u);
-            kept_times.push(t);
+            kept_ends.push(end);
         }
+        prev = end;
     }
     *units = kept_units;
-    *times = kept_times;
+    *ends = kept_ends;
     dropped
 }
 
@@ -357,6 +417,30 @@ mod tests {
         assert_eq!(s.n_spikes(), 3);
         assert_eq!(s.index_of(2), Some(1));
         assert!(s.interval_table("EPOCHS").is_some());
+        assert_eq!(s.times(1), &[3.0]);
+        assert!(s.times(2).is_empty());
+    }
+
+    #[test]
+    fn concatenated_trains_and_dropping_empty_units() {
+        let mut u = units(&[1, 2, 3]);
+        let mut ends = vec![2, 2, 3];
+        assert_eq!(drop_empty_units(&mut u, &mut ends), vec![2]);
+        let s =
+            SpikeTrains::from_concatenated("n.nwb", u, vec![0.1, 0.2, 0.05], ends, vec![]).unwrap();
+        assert_eq!(
+            s.trains().collect::<Vec<_>>(),
+            vec![&[0.1, 0.2][..], &[0.05][..]]
+        );
+        let e =
+            SpikeTrains::from_concatenated("n.nwb", units(&[1]), vec![0.1, 0.2], vec![1], vec![])
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("1 spikes belong to no unit"), "{e}");
+        let e = SpikeTrains::from_concatenated("n.nwb", units(&[1]), vec![0.1], vec![2], vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not within the 1 spikes"), "{e}");
     }
 
     #[test]
