@@ -11,6 +11,7 @@
 //! Errors end the process with a non-zero status and a one-line message
 //! naming the file and the problem.
 
+mod data;
 mod model_cmds;
 pub mod progress_bar;
 mod sk;
@@ -69,6 +70,10 @@ pub enum Command {
     SkTheory(sk::SkTheoryArgs),
     /// Critical inverse temperature beta_c of the asymmetric SK model vs the coupling spread DJ.
     SkCritical(sk::SkCriticalArgs),
+    /// Describe a recording (units, labels, rates, interval tables); no FILE = the bundled demo.
+    Info(data::InfoArgs),
+    /// Bin sorted spikes (NWB, Kilosort/Phy, CSV) into a binary raster, optionally aligned to trials.
+    Bin(data::BinArgs),
 }
 
 /// Run one subcommand.
@@ -79,6 +84,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Exact(a) => model_cmds::exact(a),
         Command::SkTheory(a) => sk::sk_theory(a),
         Command::SkCritical(a) => sk::sk_critical(a),
+        Command::Info(a) => data::info(a),
+        Command::Bin(a) => data::bin(a),
     }
 }
 

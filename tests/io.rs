@@ -1,0 +1,700 @@
+//! Loaders of real spike recordings: every format on fixtures the tests
+//! write themselves (NWB through hdf5-pure's writer, Kilosort folders with
+//! Fortran-order uint64 arrays, CSV, NPY), the real demo NWB file, every
+//! bad-input path, and the `info` / `bin` subcommands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use hdf5_pure::{AttrValue, FileBuilder};
+use isingscope::io::binning::{Alignment, BinOptions, UnitSelection, bin_spikes, summarize};
+use isingscope::io::{LoadOptions, Loaded, Orientation, Quality, SpikeTrains, load_path};
+use npyz::WriterBuilder;
+
+fn demo_nwb() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/A8604-211122.nwb")
+}
+
+fn spikes(path: &Path, opts: &LoadOptions) -> SpikeTrains {
+    match load_path(path, opts).unwrap() {
+        Loaded::Spikes(s) => s,
+        Loaded::Raster(_) => panic!("expected spike trains"),
+    }
+}
+
+fn load_err(path: &Path, opts: &LoadOptions) -> String {
+    load_path(path, opts).unwrap_err().to_string()
+}
+
+// ---------------------------------------------------------------- NWB
+
+/// Integer index column written with a chosen dtype.
+#[derive(Clone, Copy, Debug)]
+enum IndexType {
+    U8,
+    U16,
+    U32,
+    U64,
+}
+
+/// A small NWB-like file: `/units` with three units (ids 4, 9, 2) whose
+/// spikes are [0.1, 0.25], [0.5], [0.05, 0.6, 0.95]; string columns
+/// `quality` and `location`; `/intervals/trials` with ragged tags.
+fn write_nwb(path: &Path, index: IndexType, with_units: bool) {
+    let mut b = FileBuilder::new();
+    b.set_attr("nwb_version", AttrValue::VarLenString("2.7.0".into()));
+    if with_units {
+        let mut u = b.create_group("units");
+        u.set_attr(
+            "colnames",
+            AttrValue::VarLenStringArray(vec!["spike_times".into(), "quality".into()]),
+        );
+        u.create_dataset("spike_times")
+            .with_f64_data(&[0.1, 0.25, 0.5, 0.05, 0.6, 0.95]);
+        let ends = [2u64, 3, 6];
+        let ds = u.create_dataset("spike_times_index");
+        match index {
+            IndexType::U8 => ds.with_u8_data(&ends.map(|e| e as u8)),
+            IndexType::U16 => ds.with_u16_data(&ends.map(|e| e as u16)),
+            IndexType::U32 => ds.with_u32_data(&ends.map(|e| e as u32)),
+            IndexType::U64 => ds.with_u64_data(&ends),
+        };
+        u.create_dataset("id").with_i64_data(&[4, 9, 2]);
+        u.create_dataset("quality")
+            .with_vlen_strings(&["good", "mua", "Good"]);
+        u.create_dataset("location")
+            .with_vlen_strings(&["CA1", "CA1", "ADn"]);
+        b.add_group(u.finish());
+    }
+    let mut iv = b.create_group("intervals");
+    let mut tr = iv.create_group("trials");
+    tr.create_dataset("start_time").with_f64_data(&[0.0, 0.5]);
+    tr.create_dataset("stop_time").with_f64_data(&[0.4, 0.9]);
+    tr.create_dataset("tags")
+        .with_vlen_strings(&["left", "rewarded", "right"]);
+    tr.create_dataset("tags_index").with_u8_data(&[2, 3]);
+    iv.add_group(tr.finish());
+    b.add_group(iv.finish());
+    b.write(path).unwrap();
+}
+
+#[test]
+fn nwb_every_index_dtype() {
+    let dir = tempfile::tempdir().unwrap();
+    for index in [
+        IndexType::U8,
+        IndexType::U16,
+        IndexType::U32,
+        IndexType::U64,
+    ] {
+        let p = dir.path().join(format!("{index:?}.nwb"));
+        write_nwb(&p, index, true);
+        let s = spikes(&p, &LoadOptions::default());
+        let ids: Vec<i64> = s.units().iter().map(|u| u.id).collect();
+        assert_eq!(ids, vec![4, 9, 2], "{index:?}");
+        assert_eq!(s.times(0), &[0.1, 0.25]);
+        assert_eq!(s.times(1), &[0.5]);
+        assert_eq!(s.times(2), &[0.05, 0.6, 0.95]);
+        let labels: Vec<Quality> = s.units().iter().map(|u| u.label).collect();
+        assert_eq!(labels, vec![Quality::Good, Quality::Mua, Quality::Good]);
+        assert_eq!(s.units()[2].location, "ADn");
+        let trials = s.interval_table("trials").unwrap();
+        assert_eq!(trials.start, vec![0.0, 0.5]);
+        assert_eq!(trials.stop, vec![0.4, 0.9]);
+        assert_eq!(trials.labels, vec!["left;rewarded", "right"]);
+    }
+}
+
+#[test]
+fn nwb_location_from_electrode_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("eg.nwb");
+    let mut b = FileBuilder::new();
+    let mut general = b.create_group("general");
+    let mut ecephys = general.create_group("extracellular_ephys");
+    let mut shank = ecephys.create_group("shank0");
+    shank.set_attr("location", AttrValue::VarLenString("V1".into()));
+    ecephys.add_group(shank.finish());
+    general.add_group(ecephys.finish());
+    b.add_group(general.finish());
+    let mut u = b.create_group("units");
+    u.create_dataset("spike_times").with_f64_data(&[0.1, 0.2]);
+    u.create_dataset("spike_times_index").with_u32_data(&[1, 2]);
+    u.create_dataset("electrode_group").with_path_references(&[
+        "/general/extracellular_ephys/shank0",
+        "/general/extracellular_ephys/shank0",
+    ]);
+    b.add_group(u.finish());
+    b.write(&p).unwrap();
+    let s = spikes(&p, &LoadOptions::default());
+    // No id column: ids default to 0..N.
+    assert_eq!(s.units()[1].id, 1);
+    assert_eq!(s.units()[0].location, "V1");
+    assert!(s.intervals().is_empty());
+}
+
+#[test]
+fn nwb_bad_input_is_an_error_naming_file_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = LoadOptions::default();
+    // No /units.
+    let p = dir.path().join("nounits.nwb");
+    write_nwb(&p, IndexType::U8, false);
+    let e = load_err(&p, &o);
+    assert!(
+        e.contains("nounits.nwb") && e.contains("no /units table"),
+        "{e}"
+    );
+    // Truncated files: cut the real demo at several lengths.
+    let bytes = std::fs::read(demo_nwb()).unwrap();
+    for cut in [0, 7, 100, 4096, bytes.len() / 2, bytes.len() - 1000] {
+        let p = dir.path().join(format!("cut{cut}.nwb"));
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        let e = load_err(&p, &o);
+        assert!(e.contains(&format!("cut{cut}.nwb")), "{e}");
+    }
+    let p = dir.path().join("cut0.nwb");
+    assert!(load_err(&p, &o).contains("not a readable HDF5/NWB file"));
+    let p = dir.path().join(format!("cut{}.nwb", bytes.len() - 1000));
+    let e = load_err(&p, &o);
+    assert!(e.contains("the file is truncated"), "{e}");
+    // Index that decreases, and one that does not end at the data length.
+    for (name, ends, needle) in [
+        ("dec.nwb", vec![2u32, 1, 3], "spike_times_index[1] = 1"),
+        ("short.nwb", vec![1u32, 2], "ends at 2 but the data hold 3"),
+    ] {
+        let p = dir.path().join(name);
+        let mut b = FileBuilder::new();
+        let mut u = b.create_group("units");
+        u.create_dataset("spike_times")
+            .with_f64_data(&[0.1, 0.2, 0.3]);
+        u.create_dataset("spike_times_index").with_u32_data(&ends);
+        b.add_group(u.finish());
+        b.write(&p).unwrap();
+        let e = load_err(&p, &o);
+        assert!(e.contains(name) && e.contains(needle), "{e}");
+    }
+    // An empty unit (two equal offsets), negative and unsorted times.
+    for (name, times, ends, needle) in [
+        (
+            "empty.nwb",
+            vec![0.1, 0.2],
+            vec![1u8, 1, 2],
+            "unit 1 has no spikes",
+        ),
+        ("neg.nwb", vec![-0.1, 0.2], vec![2u8], "negative time"),
+        ("unsorted.nwb", vec![0.3, 0.2], vec![2u8], "not sorted"),
+    ] {
+        let p = dir.path().join(name);
+        let mut b = FileBuilder::new();
+        let mut u = b.create_group("units");
+        u.create_dataset("spike_times").with_f64_data(&times);
+        u.create_dataset("spike_times_index").with_u8_data(&ends);
+        b.add_group(u.finish());
+        b.write(&p).unwrap();
+        let e = load_err(&p, &o);
+        assert!(e.contains(name) && e.contains(needle), "{e}");
+        if name == "empty.nwb" {
+            let keep = LoadOptions {
+                drop_empty_units: true,
+                ..LoadOptions::default()
+            };
+            assert_eq!(spikes(&p, &keep).n_units(), 2);
+        }
+    }
+    // Not HDF5 at all.
+    let p = dir.path().join("text.nwb");
+    std::fs::write(&p, "hello").unwrap();
+    assert!(load_err(&p, &o).contains("text.nwb"));
+}
+
+/// The real recording: ids and spike count from `assets/README.md`; the
+/// binning checked against exact integer arithmetic on the 30 kHz sample
+/// grid.
+#[test]
+fn real_demo_recording() {
+    let s = spikes(&demo_nwb(), &LoadOptions::default());
+    let ids: Vec<i64> = s.units().iter().map(|u| u.id).collect();
+    assert_eq!(ids, vec![6, 191, 206]);
+    assert_eq!(s.n_spikes(), 21_354);
+    let epochs = s.interval_table("epochs").unwrap();
+    assert_eq!(epochs.labels, vec!["wake"]);
+    assert_eq!(epochs.stop, vec![1087.5289]);
+    let b = bin_spikes(&s, &BinOptions::new(10.0), &Alignment::Continuous).unwrap();
+    // T = floor(1087.5289 s / 10 ms) whole bins.
+    assert_eq!(b.raster.shape(), (1, 108_752, 3));
+
+    // Upstream numbers (data README): k = floor(t / 0.01) in floating
+    // point gives 10630 / 3869 / 5530 active bins. Reproducing them checks
+    // that the spikes were read correctly.
+    let naive: Vec<u64> = (0..3)
+        .map(|i| {
+            let mut k: Vec<i64> = s
+                .times(i)
+                .iter()
+                .map(|t| (t / 0.01).floor() as i64)
+                .collect();
+            k.dedup();
+            k.len() as u64
+        })
+        .collect();
+    assert_eq!(naive, vec![10_630, 3_869, 5_530]);
+
+    // The half-open rule: the times are whole samples at 30 kHz (written to
+    // 1 us, well inside half a sample), and a 10 ms bin is exactly 300
+    // samples, so the exact bin is sample / 300 in integers. Five spikes sit
+    // exactly on a 10 ms edge (e.g. 251.64 s, stored as 251.6399999...):
+    // floating-point floor puts them one bin low; the rule puts them in the
+    // bin they open, which adds one active bin to units 6 and 191 each.
+    for i in 0..3 {
+        let exact: Vec<usize> = s
+            .times(i)
+            .iter()
+            .map(|t| {
+                let sample = (t * 30_000.0).round();
+                assert!(
+                    (t * 30_000.0 - sample).abs() < 0.05,
+                    "{t} is not on the sample grid"
+                );
+                sample as usize / 300
+            })
+            .collect();
+        let mut distinct = exact.clone();
+        distinct.dedup();
+        assert_eq!(b.units[i].active_bins, distinct.len() as u64);
+        let column: Vec<usize> = (0..108_752).filter(|&t| b.raster.get(0, t, i)).collect();
+        assert_eq!(column, distinct);
+    }
+    let active: Vec<u64> = b.units.iter().map(|u| u.active_bins).collect();
+    assert_eq!(active, vec![10_631, 3_870, 5_530]);
+    // Every spike lies inside the window, so spikes = active + merged.
+    let total: u64 = b.units.iter().map(|u| u.spikes).sum();
+    assert_eq!(total, 21_354);
+    // Rates 10.13 / 4.31 / 5.19 Hz over 1087.52 s.
+    let rates: Vec<f64> = b
+        .units
+        .iter()
+        .map(|u| (u.rate_hz * 100.0).round() / 100.0)
+        .collect();
+    assert_eq!(rates, vec![10.13, 4.31, 5.19]);
+    let summary = summarize(&s, 10.0).unwrap();
+    assert_eq!(summary.n_bins, 108_752);
+    assert_eq!(summary.merged_spikes, 21_354 - (10_631 + 3_870 + 5_530));
+    // At a bin of one sample period no two spikes of a unit share a bin
+    // (no duplicates in the file), and ns rounding keeps each on its own
+    // sample.
+    let mut o = BinOptions::new(1000.0 / 30_000.0);
+    o.stop = Some(60.0);
+    o.units = UnitSelection::Ids(vec![6]);
+    let fine = bin_spikes(&s, &o, &Alignment::Continuous).unwrap();
+    assert_eq!(fine.units[0].merged_spikes, 0);
+    let in_first_minute = s.times(0).iter().filter(|&&t| t < 60.0).count() as u64;
+    assert_eq!(fine.units[0].active_bins, in_first_minute);
+}
+
+/// Trials aligned to the epochs table reproduce the continuous raster.
+#[test]
+fn trials_from_an_interval_table_match_continuous_bins() {
+    let s = spikes(&demo_nwb(), &LoadOptions::default());
+    let cont = bin_spikes(&s, &BinOptions::new(10.0), &Alignment::Continuous).unwrap();
+    let align = Alignment::Events {
+        times: vec![100.0, 200.005],
+        pre: 0.5,
+        post: 1.5,
+    };
+    let tr = bin_spikes(&s, &BinOptions::new(10.0), &align).unwrap();
+    assert_eq!(tr.raster.shape(), (2, 200, 3));
+    // Trial 0 starts at 99.5 s = continuous bin 9950 exactly.
+    for t in 0..200 {
+        for i in 0..3 {
+            assert_eq!(tr.raster.get(0, t, i), cont.raster.get(0, 9950 + t, i));
+        }
+    }
+    // Trial 1 starts at 199.505 s, half a bin off the continuous grid: check
+    // against a direct count of each unit's spikes in each shifted bin.
+    for i in 0..3 {
+        for t in 0..200 {
+            let lo = 199_505_000_000i64 + t as i64 * 10_000_000;
+            let hit = s.times(i).iter().any(|&x| {
+                (x * 1e9).round() as i64 >= lo && ((x * 1e9).round() as i64) < lo + 10_000_000
+            });
+            assert_eq!(tr.raster.get(1, t, i), hit);
+        }
+    }
+}
+
+// ------------------------------------------------------------ Kilosort
+
+fn write_npy<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    shape: &[u64],
+    data: &[T],
+    order: npyz::Order,
+) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = npyz::WriteOptions::<T>::new()
+        .default_dtype()
+        .shape(shape)
+        .order(order)
+        .writer(std::io::BufWriter::new(f))
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
+/// A Kilosort folder: spikes at samples [3000, 4500, 6000, 30000, 30001]
+/// of clusters [7, 2, 7, 2, 11] at 30 kHz.
+fn write_kilosort(dir: &Path) {
+    let samples = [3000u64, 4500, 6000, 30_000, 30_001];
+    write_npy(
+        &dir.join("spike_times.npy"),
+        &[5, 1],
+        &samples,
+        npyz::Order::Fortran,
+    );
+    write_npy(
+        &dir.join("spike_clusters.npy"),
+        &[5],
+        &[7i32, 2, 7, 2, 11],
+        npyz::Order::C,
+    );
+    std::fs::write(
+        dir.join("params.py"),
+        "dat_path = 'raw.bin'\nn_channels_dat = 385\ndtype = 'int16'\noffset = 0\nsample_rate = 30000.\nhp_filtered = False\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cluster_KSLabel.tsv"),
+        "cluster_id\tKSLabel\n2\tmua\n7\tgood\n11\tgood\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cluster_group.tsv"),
+        "cluster_id\tgroup\n2\tgood\n7\tgood\n11\tnoise\n99\tgood\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn kilosort_folder_with_fortran_uint64_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_kilosort(d);
+    let s = spikes(d, &LoadOptions::default());
+    let ids: Vec<i64> = s.units().iter().map(|u| u.id).collect();
+    assert_eq!(ids, vec![2, 7, 11]);
+    assert_eq!(s.times(0), &[0.15, 1.0]);
+    assert_eq!(s.times(1), &[0.1, 0.2]);
+    assert_eq!(s.times(2), &[30_001.0 / 30_000.0]);
+    // cluster_group.tsv (manual curation) wins over cluster_KSLabel.tsv.
+    let labels: Vec<Quality> = s.units().iter().map(|u| u.label).collect();
+    assert_eq!(labels, vec![Quality::Good, Quality::Good, Quality::Noise]);
+    // The file itself also selects the folder.
+    let s2 = spikes(&d.join("spike_times.npy"), &LoadOptions::default());
+    assert!(s2.trains().eq(s.trains()));
+    // A sample-rate override, and the spike_templates fallback.
+    std::fs::rename(d.join("spike_clusters.npy"), d.join("spike_templates.npy")).unwrap();
+    let o = LoadOptions {
+        sample_rate: Some(15_000.0),
+        ..LoadOptions::default()
+    };
+    assert_eq!(spikes(d, &o).times(0), &[0.3, 2.0]);
+    // Bin edge: sample 30000 at 30 kHz is exactly 1.000 s, the first
+    // instant of bin 2 of 500 ms bins; 30001 falls in the same bin.
+    let mut bo = BinOptions::new(500.0);
+    bo.units = UnitSelection::Label(Quality::Good);
+    let b = bin_spikes(&s, &bo, &Alignment::Continuous).unwrap();
+    assert_eq!(b.raster.shape(), (1, 3, 2));
+    assert!(b.raster.get(0, 2, 0) && !b.raster.get(0, 1, 0));
+}
+
+#[test]
+fn kilosort_bad_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_kilosort(d);
+    write_npy(
+        &d.join("spike_clusters.npy"),
+        &[4],
+        &[7i32, 2, 7, 2],
+        npyz::Order::C,
+    );
+    let e = load_err(d, &LoadOptions::default());
+    assert!(
+        e.contains("spike_times.npy has 5 spikes but spike_clusters.npy has 4"),
+        "{e}"
+    );
+    write_kilosort(d);
+    std::fs::remove_file(d.join("params.py")).unwrap();
+    let e = load_err(d, &LoadOptions::default());
+    assert!(
+        e.contains("params.py is missing") && e.contains("--sample-rate"),
+        "{e}"
+    );
+    std::fs::write(d.join("params.py"), "import os\nos.system('touch pwned')\n").unwrap();
+    let e = load_err(d, &LoadOptions::default());
+    assert!(e.contains("params.py") && e.contains("sample_rate"), "{e}");
+    assert!(!d.join("pwned").exists());
+    write_kilosort(d);
+    write_npy(
+        &d.join("spike_times.npy"),
+        &[5],
+        &[3000i64, 4500, -6000, 30_000, 30_001],
+        npyz::Order::C,
+    );
+    let e = load_err(d, &LoadOptions::default());
+    assert!(
+        e.contains("spike_times.npy") && e.contains("negative time"),
+        "{e}"
+    );
+    // A truncated array (the last spike's bytes cut off).
+    write_kilosort(d);
+    let f = d.join("spike_times.npy");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() - 8]).unwrap();
+    let e = load_err(d, &LoadOptions::default());
+    assert!(
+        e.contains("spike_times.npy") && e.contains("truncated"),
+        "{e}"
+    );
+    // Big-endian uint64 (header '>u8') decodes to the same samples.
+    let mut be = bytes[..bytes.len() - 40].to_vec();
+    let at = be
+        .windows(5)
+        .position(|w| w == b"'<u8'")
+        .expect("a <u8 header");
+    be[at + 1] = b'>';
+    for x in [3000u64, 4500, 6000, 30_000, 30_001] {
+        be.extend_from_slice(&x.to_be_bytes());
+    }
+    std::fs::write(&f, be).unwrap();
+    assert_eq!(spikes(d, &LoadOptions::default()).times(1), &[0.1, 0.2]);
+    write_npy(
+        &d.join("spike_times.npy"),
+        &[5, 2],
+        &[0u64; 10],
+        npyz::Order::C,
+    );
+    let e = load_err(d, &LoadOptions::default());
+    assert!(e.contains("shape (n,) or (n, 1)"), "{e}");
+    std::fs::remove_file(d.join("spike_times.npy")).unwrap();
+    std::fs::remove_file(d.join("spike_clusters.npy")).unwrap();
+    let e = load_err(d, &LoadOptions::default());
+    assert!(e.contains("spike_times.npy is missing"), "{e}");
+}
+
+// ------------------------------------------------------- CSV and NPY
+
+#[test]
+fn csv_through_load_path_and_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("spikes.csv");
+    std::fs::write(&p, "neuron,spike_times\n1,0.010\n2,0.015\n1,0.020\n").unwrap();
+    let s = spikes(&p, &LoadOptions::default());
+    // 10 ms bins: 0.010 opens bin 1, 0.020 opens bin 2 (edges belong above).
+    let mut o = BinOptions::new(10.0);
+    o.stop = Some(0.03);
+    let b = bin_spikes(&s, &o, &Alignment::Continuous).unwrap();
+    assert_eq!(b.raster.to_binary(), vec![0, 0, 1, 1, 1, 0]);
+    for (text, needle) in [
+        (
+            "unit,time\n1,0.1\n1,0.2s\n",
+            "line 3: time '0.2s' is not a number",
+        ),
+        (
+            "unit,time\n1,0.2\n1,0.1\n",
+            "unit 1, spike 1: times are not sorted",
+        ),
+        ("unit,time\n1,-1\n", "negative time"),
+        ("unit,time\n1,\n", "line 2: the time is missing"),
+    ] {
+        std::fs::write(&p, text).unwrap();
+        let e = load_err(&p, &LoadOptions::default());
+        assert!(e.contains("spikes.csv") && e.contains(needle), "{e}");
+    }
+}
+
+#[test]
+fn npy_rasters_need_a_stated_orientation() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("r.npy");
+    // (N = 2, T = 3) stored units x time, Fortran order, int16 spins.
+    // Logical array [[1, -1, 1], [-1, -1, 1]] in Fortran (column) order.
+    write_npy(&p, &[2, 3], &[1i16, -1, -1, -1, 1, 1], npyz::Order::Fortran);
+    let e = load_err(&p, &LoadOptions::default());
+    assert!(
+        e.contains("r.npy") && e.contains("never guessed") && e.contains("units-time"),
+        "{e}"
+    );
+    let o = LoadOptions {
+        orientation: Some(Orientation::UnitsByTime),
+        ..LoadOptions::default()
+    };
+    let Loaded::Raster(r) = load_path(&p, &o).unwrap() else {
+        panic!("expected a raster")
+    };
+    assert_eq!(r.shape(), (1, 3, 2));
+    // Bins x units: [[1, 0], [0, 0], [1, 1]].
+    assert_eq!(r.to_binary(), vec![1, 0, 0, 0, 1, 1]);
+    write_npy(&p, &[2, 2], &[0.0f32, 1.0, 0.5, 1.0], npyz::Order::C);
+    let o = LoadOptions {
+        orientation: Some(Orientation::TimeByUnits),
+        ..LoadOptions::default()
+    };
+    let e = load_err(&p, &o);
+    assert!(
+        e.contains("r.npy") && e.contains("value 0.5") && e.contains("0/1 or -1/+1"),
+        "{e}"
+    );
+}
+
+// ----------------------------------------------------------------- CLI
+
+fn isingscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_isingscope"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn cli_info_and_bin() {
+    let o = isingscope(&["info"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("3 units, 21354 spikes") && out.contains("108752 bins"),
+        "{out}"
+    );
+    assert!(
+        out.contains("191") && out.contains("epochs (1 rows)"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let raster = dir.path().join("out/raster.npy");
+    let nwb = demo_nwb();
+    let o = isingscope(&[
+        "bin",
+        nwb.to_str().unwrap(),
+        "--bin-ms",
+        "10",
+        "--intervals",
+        "epochs",
+        "--pre",
+        "0",
+        "--post",
+        "20",
+        "--units",
+        "206,6",
+        "--out",
+        raster.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = isingscope::io::npy::read_raster(&raster).unwrap();
+    assert_eq!(r.shape(), (1, 2000, 2));
+    let units = std::fs::read_to_string(dir.path().join("out/units.csv")).unwrap();
+    let rows: Vec<&str> = units.lines().collect();
+    assert_eq!(
+        rows[0],
+        "column,unit_id,label,rate_hz,active_bins,merged_spikes"
+    );
+    assert!(
+        rows[1].starts_with("0,206,unknown,") && rows[2].starts_with("1,6,unknown,"),
+        "{units}"
+    );
+
+    // Events from a CSV.
+    let ev = dir.path().join("events.csv");
+    std::fs::write(&ev, "time\n10\n20\n30\n").unwrap();
+    let o = isingscope(&[
+        "bin",
+        nwb.to_str().unwrap(),
+        "--bin-ms",
+        "5",
+        "--align",
+        ev.to_str().unwrap(),
+        "--pre",
+        "0.1",
+        "--post",
+        "0.2",
+        "--out",
+        raster.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        isingscope::io::npy::read_raster(&raster).unwrap().shape(),
+        (3, 60, 3)
+    );
+
+    // Errors: one line naming the file and the problem.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "unit,time\n1,oops\n").unwrap();
+    let o = isingscope(&[
+        "bin",
+        bad.to_str().unwrap(),
+        "--bin-ms",
+        "1",
+        "--out",
+        raster.to_str().unwrap(),
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("bad.csv") && e.contains("'oops' is not a number"),
+        "{e}"
+    );
+    let o = isingscope(&[
+        "bin",
+        nwb.to_str().unwrap(),
+        "--bin-ms",
+        "10",
+        "--intervals",
+        "trials",
+        "--out",
+        raster.to_str().unwrap(),
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("no interval table 'trials'; found: epochs"),
+        "{e}"
+    );
+    let o = isingscope(&[
+        "bin",
+        nwb.to_str().unwrap(),
+        "--bin-ms",
+        "10",
+        "--label",
+        "great",
+        "--out",
+        raster.to_str().unwrap(),
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("good, mua, noise or unknown"),
+        "{e}"
+    );
+}
+
+/// The bundled SK demo is what `assets/README.md` says: re-running the
+/// documented command reproduces `spikes.npy`, `J.csv` and `H.csv` byte for
+/// byte.
+#[test]
+fn sk_demo_assets_are_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sk");
+    let command = "simulate --n 48 --j0 1.0 --dj 0.5 --h0 0.5 --beta 1.35 --steps 4000 --trials 1 --seed 2024 --init random --out";
+    let mut args: Vec<&str> = command.split_whitespace().collect();
+    args.push(out.to_str().unwrap());
+    let o = isingscope(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sk_demo");
+    for f in ["spikes.npy", "J.csv", "H.csv"] {
+        assert!(
+            std::fs::read(out.join(f)).unwrap() == std::fs::read(assets.join(f)).unwrap(),
+            "{f} differs from the documented command's output"
+        );
+    }
+    let demo = isingscope::io::demo::load_sk_demo().unwrap();
+    assert_eq!(demo.shape(), (1, 4001, 48));
+}
