@@ -9,6 +9,9 @@ use rand::SeedableRng;
 use super::dataset::{Dataset, GroundTruth};
 use super::worker::{JobContext, Wake, message};
 use super::{AppModel, Command};
+use crate::io::binning::{Alignment, BinOptions, UnitSelection, bin_spikes};
+use crate::io::spike_trains::Quality;
+use crate::io::{LoadOptions, Loaded, Orientation, load_path};
 use crate::model::SkParams;
 use crate::model::simulate::{InitialState, SimulationOptions, simulate};
 
@@ -28,6 +31,15 @@ pub struct LoadRequest {
     pub label: String,
     /// Keep only units firing at least this often (Hz).
     pub min_rate_hz: f64,
+    /// Align trials to the starts of this intervals table (empty: one
+    /// continuous trial).
+    pub intervals: String,
+    /// Seconds before each trial start.
+    pub pre_s: f64,
+    /// Seconds after each trial start.
+    pub post_s: f64,
+    /// Axis order of NPY/NPZ rasters: true for `(N, T)` / `(R, N, T)`.
+    pub units_by_time: bool,
 }
 
 impl Default for LoadRequest {
@@ -39,6 +51,10 @@ impl Default for LoadRequest {
             stop_s: None,
             label: String::new(),
             min_rate_hz: 0.0,
+            intervals: String::new(),
+            pre_s: 0.5,
+            post_s: 1.0,
+            units_by_time: false,
         }
     }
 }
@@ -51,7 +67,7 @@ impl LoadRequest {
     /// A short name for messages.
     pub fn display_name(&self) -> String {
         if self.path.as_os_str().is_empty() {
-            "the demo dataset".into()
+            "the demo recording".into()
         } else {
             self.path.display().to_string()
         }
@@ -85,32 +101,38 @@ impl Default for SimulateRequest {
     }
 }
 
-/// Load and bin a file (worker thread).
+/// Load and bin a file (worker thread). An empty path is the bundled demo
+/// recording. Spike-time formats are binned as the request says; rasters
+/// are taken as they are.
 pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Dataset, String> {
-    if req.path.as_os_str().is_empty() {
-        return simulate_dataset(&SimulateRequest::default(), ctx);
-    }
-    let path = &req.path;
-    if !path.exists() {
-        return Err(format!("{}: no such file or folder", path.display()));
-    }
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "npy" => {
-            let raster = crate::io::npy::read_raster(path).map_err(message)?;
-            ctx.stop.check().map_err(message)?;
+    let path = if req.path.as_os_str().is_empty() {
+        crate::io::demo::demo_nwb_path().map_err(message)?
+    } else {
+        req.path.clone()
+    };
+    let opts = LoadOptions {
+        orientation: Some(if req.units_by_time {
+            Orientation::UnitsByTime
+        } else {
+            Orientation::TimeByUnits
+        }),
+        drop_empty_units: true,
+        ..Default::default()
+    };
+    let loaded = load_path(&path, &opts).map_err(message)?;
+    ctx.stop.check().map_err(message)?;
+    let name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let source = Some(req.path.clone()).filter(|p| !p.as_os_str().is_empty());
+    let source = source.or(Some(path.clone()));
+    match loaded {
+        Loaded::Raster(raster) => {
             let n = raster.n_units();
-            let name = path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
             Ok(Dataset::new(
                 name,
-                Some(path.clone()),
+                source,
                 raster,
                 (0..n).map(|i| i.to_string()).collect(),
                 Vec::new(),
@@ -118,10 +140,83 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
                 req.bin_ms * 1e-3,
             ))
         }
-        other => Err(format!(
-            "{}: unsupported file type '.{other}' (open an .npy raster)",
-            path.display()
-        )),
+        Loaded::Spikes(trains) => {
+            let units = if !req.label.trim().is_empty() {
+                UnitSelection::Label(Quality::parse(req.label.trim()))
+            } else if req.min_rate_hz > 0.0 {
+                UnitSelection::MinRate(req.min_rate_hz)
+            } else {
+                UnitSelection::All
+            };
+            let bin = BinOptions {
+                bin_ms: req.bin_ms,
+                start: req.start_s,
+                stop: req.stop_s,
+                units,
+            };
+            let alignment = if req.intervals.trim().is_empty() {
+                Alignment::Continuous
+            } else {
+                let table = trains.interval_table(req.intervals.trim()).ok_or_else(|| {
+                    let names: Vec<&str> =
+                        trains.intervals().iter().map(|t| t.name.as_str()).collect();
+                    format!(
+                        "{}: no intervals table '{}' (found: {})",
+                        path.display(),
+                        req.intervals.trim(),
+                        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                    )
+                })?;
+                Alignment::Events {
+                    times: table.start.clone(),
+                    pre: req.pre_s,
+                    post: req.post_s,
+                }
+            };
+            let binned = bin_spikes(&trains, &bin, &alignment).map_err(message)?;
+            ctx.stop.check().map_err(message)?;
+            let location = |id: i64| {
+                trains
+                    .index_of(id)
+                    .and_then(|k| trains.units().get(k))
+                    .map(|u| u.location.clone())
+                    .unwrap_or_default()
+            };
+            let ids = binned.units.iter().map(|u| u.id.to_string()).collect();
+            let labels = binned
+                .units
+                .iter()
+                .map(|u| match u.label {
+                    Quality::Unknown => String::new(),
+                    q => q.as_str().to_string(),
+                })
+                .collect();
+            let locations = binned.units.iter().map(|u| location(u.id)).collect();
+            let merged = binned.merged_spikes();
+            let mut ds = Dataset::new(
+                name,
+                source,
+                binned.raster,
+                ids,
+                labels,
+                locations,
+                binned.bin_ms * 1e-3,
+            );
+            if merged > 0 {
+                ds.notes.push(format!(
+                    "{merged} spikes fell into a bin that already had a spike of the same unit and were merged (bins are binary); a smaller bin width keeps them apart."
+                ));
+            }
+            let tables: Vec<String> = trains
+                .intervals()
+                .iter()
+                .map(|t| format!("'{}' ({} intervals)", t.name, t.start.len()))
+                .collect();
+            if !tables.is_empty() {
+                ds.notes.push(format!("Interval tables: {}", tables.join(", ")));
+            }
+            Ok(ds)
+        }
     }
 }
 
@@ -176,12 +271,18 @@ pub struct DataTab {
     bin_ms: f64,
     label: String,
     min_rate_hz: f64,
+    intervals: String,
+    pre_s: f64,
+    post_s: f64,
+    units_by_time: bool,
     sim: SimulateRequest,
     sort: SortKey,
     descending: bool,
     dialog: Option<Receiver<Option<PathBuf>>>,
     /// The request that produced the current dataset (saved in sessions).
     pub last_request: Option<LoadRequest>,
+    /// The request being loaded now.
+    pub pending_request: Option<LoadRequest>,
 }
 
 impl Default for DataTab {
@@ -191,11 +292,16 @@ impl Default for DataTab {
             bin_ms: 10.0,
             label: String::new(),
             min_rate_hz: 0.0,
+            intervals: String::new(),
+            pre_s: 0.5,
+            post_s: 1.0,
+            units_by_time: false,
             sim: SimulateRequest::default(),
             sort: SortKey::Column,
             descending: false,
             dialog: None,
             last_request: None,
+            pending_request: None,
         }
     }
 }
@@ -210,7 +316,23 @@ impl DataTab {
             stop_s: None,
             label: self.label.clone(),
             min_rate_hz: self.min_rate_hz,
+            intervals: self.intervals.clone(),
+            pre_s: self.pre_s,
+            post_s: self.post_s,
+            units_by_time: self.units_by_time,
         }
+    }
+
+    /// Take the binning controls from a saved request.
+    pub fn apply_request(&mut self, req: &LoadRequest) {
+        self.bin_ms = req.bin_ms;
+        self.label = req.label.clone();
+        self.min_rate_hz = req.min_rate_hz;
+        self.intervals = req.intervals.clone();
+        self.pre_s = req.pre_s;
+        self.post_s = req.post_s;
+        self.units_by_time = req.units_by_time;
+        self.path_text = req.path.display().to_string();
     }
 
     /// Open the native file dialog on its own thread (never blocks the UI).
@@ -310,17 +432,33 @@ impl DataTab {
                     .speed(0.1)
                     .suffix(" Hz"),
             );
-            let can_rebin = model.dataset.as_ref().is_some_and(|d| d.source.is_some());
+            let can_rebin = model.dataset.is_some();
             if ui
                 .add_enabled(!busy && can_rebin, egui::Button::new("Re-bin"))
                 .clicked()
-                && let Some(src) = model.dataset.as_ref().and_then(|d| d.source.clone())
             {
+                let path = self
+                    .last_request
+                    .as_ref()
+                    .map(|r| r.path.clone())
+                    .unwrap_or_default();
                 commands.push(Command::Load(LoadRequest {
-                    path: src,
+                    path,
                     ..self.request_template()
                 }));
             }
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Trials from intervals table:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.intervals)
+                    .desired_width(90.0)
+                    .hint_text("none"),
+            )
+            .labelled_by(l.id);
+            drag(ui, "pre (s)", &mut self.pre_s, 0.0..=1e4, 0.01);
+            drag(ui, "post (s)", &mut self.post_s, 0.0..=1e4, 0.01);
+            ui.checkbox(&mut self.units_by_time, "NPY/NPZ rasters are units × time");
         });
         egui::CollapsingHeader::new("Simulate an SK network").show(ui, |ui| {
             ui.horizontal(|ui| {

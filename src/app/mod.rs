@@ -240,7 +240,8 @@ impl IsingScopeApp {
     }
 
     fn start_load(&mut self, req: data_tab::LoadRequest) {
-        self.data.last_request = Some(req.clone());
+        self.data.apply_request(&req);
+        self.data.pending_request = Some(req.clone());
         let job = Job::spawn(
             format!("Loading {}", req.display_name()),
             self.wake.clone(),
@@ -250,6 +251,7 @@ impl IsingScopeApp {
     }
 
     fn start_simulation(&mut self, req: data_tab::SimulateRequest) {
+        self.data.pending_request = None;
         let job = Job::spawn("Simulating", self.wake.clone(), move |ctx| {
             data_tab::simulate_dataset(&req, ctx)
         });
@@ -276,7 +278,10 @@ impl IsingScopeApp {
                 if let Some(r) = j.poll() {
                     self.job = None;
                     match r {
-                        Ok(ds) => self.set_dataset(ds),
+                        Ok(ds) => {
+                            self.data.last_request = self.data.pending_request.take();
+                            self.set_dataset(ds)
+                        }
                         // The previous dataset stays loaded.
                         Err(e) => self.message = Some((true, e)),
                     }
