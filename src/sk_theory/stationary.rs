@@ -2,7 +2,7 @@
 //! docs of [`crate::sk_theory`] for the equations and the method).
 
 use super::field::FieldAverage;
-use super::quadrature::Rule;
+use super::quadrature::{HALF_WIDTH, Rule, gaussian_step, uniform_gaussian_density};
 use super::{Effective, SkPoint, SkStationary};
 use crate::{Error, Result};
 
@@ -23,6 +23,14 @@ pub(crate) struct Workspace {
     /// Scratch for product rules.
     uniform: Rule,
     gauss: Rule,
+    /// Lattice path: weights of the inner (x) and outer (c) rules, and
+    /// `tanh`, `1 − tanh²` on the argument lattice for the two means.
+    lat_x: Vec<f64>,
+    lat_c: Vec<f64>,
+    lat_t1: Vec<f64>,
+    lat_k1: Vec<f64>,
+    lat_t2: Vec<f64>,
+    lat_k2: Vec<f64>,
 }
 
 impl Workspace {
@@ -89,14 +97,28 @@ pub(crate) fn susceptibility_and_entropy(e: &Effective, m: f64, ws: &mut Workspa
     (k, s)
 }
 
+/// Relative cost of one `tanh` against one multiply-add (for choosing
+/// between the quadrature layouts of the overlap map).
+const TANH_COST: usize = 20;
+
 /// The overlap map for fields with means `g1` (time t) and `g2` (time t−1)
 /// and previous overlap `q`:
 /// `Q = E ⟨tanh(h + g1 + u) tanh(h + g2 + v)⟩_h`, `(u, v)` Gaussian with
-/// variances b² and covariance b² q (q ∈ [−1, 1]); returns `(Q, dQ/dq)` with
-/// `dQ/dq = b² E⟨(1 − tanh²(·))(1 − tanh²(·))⟩_h` (Price's theorem).
+/// variances b² and covariance b² q (q ∈ [−1, 1]); returns
+/// `(Q, dQ/dq)` with `dQ/dq = b² E⟨(1 − tanh²(·))(1 − tanh²(·))⟩_h`
+/// (Price's theorem).
 ///
 /// Computed as `Σ_k W_k F(g1 + c_k) F(g2 + c_k)` with
 /// `F(c) = E_x tanh(c + b√(1−q) x)` and `c_k, W_k` a rule for `h + b√q z`.
+/// Two layouts, whichever is cheaper:
+///
+/// * **lattice**: both rules use one common step Δ in argument space (the
+///   finer of the two steps [`super::quadrature::gaussian_step`] asks for),
+///   so every argument `g + c_k + x_j = g + (k + j)Δ` lies on one lattice:
+///   `tanh` is evaluated once per lattice point and the double sum is a
+///   correlation of multiply-adds. Needs `σ = b√q > 0` or `w = 0`.
+/// * **direct**: each rule with its own step (or the h × z product rule when
+///   σ ≪ w), one `tanh` per pair of nodes.
 pub(crate) fn overlap_map(
     e: &Effective,
     g1: f64,
@@ -107,6 +129,160 @@ pub(crate) fn overlap_map(
     let q = q.clamp(-1.0, 1.0);
     let sigma = e.b * q.abs().sqrt();
     let s = e.b * (1.0 - q.abs()).sqrt();
+    if sigma == 0.0 && s == 0.0 {
+        // No coupling disorder: closed form of the field average, Q' = 0.
+        let fa = FieldAverage::new(e.w);
+        return (fa.tanh_product(g1, g2), 0.0);
+    }
+    if q >= 0.0 && (e.w == 0.0 || sigma > 0.0) {
+        let arg_step = |scale: f64| {
+            if scale > 0.0 {
+                scale * gaussian_step(scale)
+            } else {
+                f64::INFINITY
+            }
+        };
+        let delta = arg_step(s).min(arg_step(sigma));
+        let kx = (HALF_WIDTH * s / delta).floor() as usize;
+        let kc = ((e.w + HALF_WIDTH * sigma) / delta).floor() as usize;
+        let means = if g1 == g2 { 1 } else { 2 };
+        let lattice_cost =
+            (2 * kc + 1) * (2 * kx + 1) * 2 * means + (2 * (kc + kx) + 1) * TANH_COST * means;
+        let direct_cost = direct_outer_len(e.w, sigma) * gaussian_len(s) * TANH_COST * means;
+        if lattice_cost <= direct_cost {
+            return overlap_lattice(e, g1, g2, sigma, s, delta, kc, kx, ws);
+        }
+    }
+    overlap_direct(e, g1, g2, q, sigma, s, ws)
+}
+
+/// Nodes of [`Rule::gaussian`] at scale s.
+fn gaussian_len(s: f64) -> usize {
+    if s > 0.0 {
+        2 * (HALF_WIDTH / gaussian_step(s)).floor() as usize + 1
+    } else {
+        1
+    }
+}
+
+/// Nodes of the outer rule [`Workspace::set_outer`] would build.
+fn direct_outer_len(w: f64, sigma: f64) -> usize {
+    if w == 0.0 {
+        return gaussian_len(sigma);
+    }
+    let product = 8 * (4.0 * w).ceil().max(1.0) as usize * gaussian_len(sigma);
+    if sigma > 0.0 {
+        Rule::uniform_gaussian_len(w, sigma).min(product)
+    } else {
+        product
+    }
+}
+
+/// The lattice layout of [`overlap_map`] (q ≥ 0; σ > 0 or w = 0).
+#[allow(clippy::too_many_arguments)]
+fn overlap_lattice(
+    e: &Effective,
+    g1: f64,
+    g2: f64,
+    sigma: f64,
+    s: f64,
+    delta: f64,
+    kc: usize,
+    kx: usize,
+    ws: &mut Workspace,
+) -> (f64, f64) {
+    // Inner weights φ(jΔ/s), outer weights φ(kΔ/σ) (w = 0) or the density
+    // of h + σz at kΔ; both normalised.
+    fill_weights(&mut ws.lat_x, kx, |j| {
+        let x = j * delta / s;
+        (-0.5 * x * x).exp()
+    });
+    if e.w == 0.0 {
+        fill_weights(&mut ws.lat_c, kc, |k| {
+            let z = k * delta / sigma;
+            (-0.5 * z * z).exp()
+        });
+    } else {
+        fill_weights(&mut ws.lat_c, kc, |k| {
+            uniform_gaussian_density(k * delta, e.w, sigma)
+        });
+    }
+    let half = kc + kx;
+    fill_lattice(&mut ws.lat_t1, &mut ws.lat_k1, g1, delta, half);
+    let same = g1 == g2;
+    if !same {
+        fill_lattice(&mut ws.lat_t2, &mut ws.lat_k2, g2, delta, half);
+    }
+    let nx = 2 * kx + 1;
+    let (mut qv, mut dq) = (0.0, 0.0);
+    for (k, &wk) in ws.lat_c.iter().enumerate() {
+        // Outer node c_k = (k − kc)Δ; inner node x_j = (j − kx)Δ; their sum
+        // is lattice index (k − kc) + (j − kx) + half = k + j.
+        let t1 = dot(&ws.lat_x, &ws.lat_t1[k..k + nx]);
+        let k1 = dot(&ws.lat_x, &ws.lat_k1[k..k + nx]);
+        if same {
+            qv += wk * t1 * t1;
+            dq += wk * k1 * k1;
+        } else {
+            let t2 = dot(&ws.lat_x, &ws.lat_t2[k..k + nx]);
+            let k2 = dot(&ws.lat_x, &ws.lat_k2[k..k + nx]);
+            qv += wk * t1 * t2;
+            dq += wk * k1 * k2;
+        }
+    }
+    (qv, e.b * e.b * dq)
+}
+
+/// `out[i] = f(i − half) / Σ f` for i = 0..=2·half (f symmetric, ≥ 0).
+fn fill_weights<F: Fn(f64) -> f64>(out: &mut Vec<f64>, half: usize, f: F) {
+    out.clear();
+    out.extend((0..=2 * half).map(|i| f(i as f64 - half as f64)));
+    let total: f64 = out.iter().sum();
+    for v in out.iter_mut() {
+        *v /= total;
+    }
+}
+
+/// `tanh(g + nΔ)` and `1 − tanh²(g + nΔ)` for n = −half..=half.
+fn fill_lattice(t: &mut Vec<f64>, k: &mut Vec<f64>, g: f64, delta: f64, half: usize) {
+    t.clear();
+    k.clear();
+    for i in 0..=2 * half {
+        let th = (g + (i as f64 - half as f64) * delta).tanh();
+        t.push(th);
+        k.push(1.0 - th * th);
+    }
+}
+
+/// Dot product, in four independent partial sums (lets the compiler use
+/// vector registers; the order differs from a plain loop only by rounding).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut ca = a.chunks_exact(4);
+    let mut cb = b.chunks_exact(4);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for i in 0..4 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += x * y;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// The direct layout of [`overlap_map`]: one `tanh` per pair of nodes.
+fn overlap_direct(
+    e: &Effective,
+    g1: f64,
+    g2: f64,
+    q: f64,
+    sigma: f64,
+    s: f64,
+    ws: &mut Workspace,
+) -> (f64, f64) {
     ws.inner.set_gaussian(s);
     if q < 0.0 {
         ws.uniform.set_uniform(e.w);
@@ -412,6 +588,82 @@ mod tests {
             assert!(
                 (fast - slow).abs() < 1e-11,
                 "{e:?} g1={g1} g2={g2} q={q}: {fast} vs {slow}"
+            );
+        }
+    }
+
+    #[test]
+    fn lattice_and_direct_layouts_agree() {
+        // The two layouts of the overlap map use different nodes; each is
+        // accurate to ~1e-15, so they must agree to rounding level.
+        let mut ws = Workspace::default();
+        for (e, g1, g2, q) in [
+            (
+                Effective {
+                    a: 1.0,
+                    b: 2.8,
+                    w: 0.0,
+                },
+                0.9,
+                0.9,
+                0.6f64,
+            ),
+            (
+                Effective {
+                    a: 1.0,
+                    b: 0.7,
+                    w: 0.0,
+                },
+                0.2,
+                -0.4,
+                0.3,
+            ),
+            (
+                Effective {
+                    a: 1.0,
+                    b: 0.16,
+                    w: 0.4,
+                },
+                0.0,
+                0.0,
+                0.05,
+            ),
+            (
+                Effective {
+                    a: 1.0,
+                    b: 3.0,
+                    w: 2.0,
+                },
+                0.5,
+                0.5,
+                0.9,
+            ),
+            (
+                Effective {
+                    a: 1.0,
+                    b: 1.0,
+                    w: 0.01,
+                },
+                0.3,
+                0.1,
+                0.99,
+            ),
+        ] {
+            let sigma = e.b * q.sqrt();
+            let s = e.b * (1.0 - q).sqrt();
+            let step = |x: f64| x * gaussian_step(x);
+            let delta = step(s).min(step(sigma));
+            let kx = (HALF_WIDTH * s / delta).floor() as usize;
+            let kc = ((e.w + HALF_WIDTH * sigma) / delta).floor() as usize;
+            let lat = overlap_lattice(&e, g1, g2, sigma, s, delta, kc, kx, &mut ws);
+            let dir = overlap_direct(&e, g1, g2, q, sigma, s, &mut ws);
+            assert!(
+                (lat.0 - dir.0).abs() < 1e-14,
+                "{e:?} q={q}: {lat:?} vs {dir:?}"
+            );
+            assert!(
+                (lat.1 - dir.1).abs() < 1e-13 * e.b * e.b,
+                "{e:?} q={q}: {lat:?} vs {dir:?}"
             );
         }
     }
