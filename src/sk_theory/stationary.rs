@@ -1,7 +1,8 @@
 //! The order-parameter maps and the stationary solution (see the module
 //! docs of [`crate::sk_theory`] for the equations and the method).
 
-use super::field::FieldAverage;
+use super::critical::{k0, shifted_tanh_mean};
+use super::field::{FieldAverage, SMALL_WIDTH};
 use super::quadrature::{HALF_WIDTH, Rule, gaussian_step, uniform_gaussian_density};
 use super::{Effective, SkPoint, SkStationary};
 use crate::{Error, Result};
@@ -325,9 +326,18 @@ fn overlap_direct(
 }
 
 /// Slope of the magnetisation map at m = 0: the phase is ordered iff it
-/// exceeds 1 (for H0 = 0 this is `a k0(b)`, for H0 > 0 `(a/w) E tanh(w + b x)`).
+/// exceeds 1. Evaluated as in [`super::critical`] (`a k0(b)` for H0 = 0,
+/// `(a/w) E tanh(w + b x)` for H0 > 0: one `tanh` per node, and the same
+/// numbers that locate β_c and J0_c), except for tiny w where the quotient
+/// would cancel.
 pub(crate) fn slope_at_zero(e: &Effective, ws: &mut Workspace) -> f64 {
-    magnetisation_map(e, 0.0, ws).1
+    if e.w == 0.0 {
+        e.a * k0(e.b)
+    } else if e.w >= SMALL_WIDTH {
+        e.a / e.w * shifted_tanh_mean(e.w, e.b)
+    } else {
+        magnetisation_map(e, 0.0, ws).1
+    }
 }
 
 /// The positive root of `M(m) = m` (0 if the m = 0 solution is stable).
@@ -704,6 +714,51 @@ mod tests {
                 let a = overlap_map(&e, g, g, q, &mut ws).1;
                 assert!((d - a).abs() < 1e-7, "{e:?}: dQ {d} vs {a}");
             }
+        }
+    }
+
+    #[test]
+    fn slope_at_zero_agrees_with_the_magnetisation_map() {
+        // Two independent routes: closed-form field averages in the map,
+        // the β_c functions of `critical` in `slope_at_zero`.
+        let mut ws = Workspace::default();
+        for e in [
+            Effective {
+                a: 1.3,
+                b: 0.0,
+                w: 0.0,
+            },
+            Effective {
+                a: 1.3,
+                b: 0.6,
+                w: 0.0,
+            },
+            Effective {
+                a: 1.3,
+                b: 2.5,
+                w: 0.0,
+            },
+            Effective {
+                a: 1.3,
+                b: 0.4,
+                w: 0.3,
+            },
+            Effective {
+                a: 1.3,
+                b: 3.0,
+                w: 2.0,
+            },
+            Effective {
+                a: 1.3,
+                b: 0.2,
+                w: 0.01,
+            },
+        ] {
+            let (a, b) = (
+                slope_at_zero(&e, &mut ws),
+                magnetisation_map(&e, 0.0, &mut ws).1,
+            );
+            assert!((a - b).abs() < 1e-14, "{e:?}: {a} vs {b}");
         }
     }
 
