@@ -10,6 +10,16 @@ use crate::{Error, Result};
 /// Newton iterations allowed for m or q before giving up.
 const MAX_NEWTON: usize = 200;
 
+/// Whether a Newton-type iteration has converged after taking `step`
+/// (previous step `prev`): either the step is at rounding level relative
+/// to `scale`, or quadratic convergence, estimated from the last two steps
+/// (`|error after step| ≈ C step²` with `C ≈ |step|/prev²`), puts the
+/// remaining error below 1e-16.
+fn converged(step: f64, prev: f64, scale: f64) -> bool {
+    let a = step.abs();
+    a <= 1e-15 * scale || (prev != 0.0 && a * a * a <= 1e-16 * prev * prev)
+}
+
 /// Reusable quadrature storage for the maps (no allocation per evaluation
 /// once warmed up).
 #[derive(Debug, Default)]
@@ -71,18 +81,20 @@ impl Workspace {
     }
 }
 
-/// `M(m) = E_x ⟨tanh(h + a m + b x)⟩_h` and `dM/dm = a E_x ⟨1 − tanh²⟩_h`.
-pub(crate) fn magnetisation_map(e: &Effective, m: f64, ws: &mut Workspace) -> (f64, f64) {
+/// `M(m) = E_x ⟨tanh(h + a m + b x)⟩_h`, `dM/dm = a E_x ⟨1 − tanh²⟩_h` and
+/// `d²M/dm² = a² E_x ⟨−2 tanh (1 − tanh²)⟩_h`.
+pub(crate) fn magnetisation_map(e: &Effective, m: f64, ws: &mut Workspace) -> (f64, f64, f64) {
     let fa = FieldAverage::new(e.w);
     let rule = ws.field_rule(e.b);
     let g0 = e.a * m;
-    let (mut t, mut k) = (0.0, 0.0);
+    let (mut t, mut k, mut d) = (0.0, 0.0, 0.0);
     for (&x, &p) in rule.nodes.iter().zip(&rule.weights) {
-        let (ti, ki) = fa.tanh_and_sech2(g0 + x);
+        let (ti, ki, di) = fa.tanh_derivatives(g0 + x);
         t += p * ti;
         k += p * ki;
+        d += p * di;
     }
-    (t, e.a * k)
+    (t, e.a * k, e.a * e.a * d)
 }
 
 /// `k = E_x ⟨1 − tanh²(h + a m + b x)⟩_h` and `S/N = E_x ⟨log 2cosh g − g tanh g⟩_h`.
@@ -341,8 +353,9 @@ pub(crate) fn slope_at_zero(e: &Effective, ws: &mut Workspace) -> f64 {
 }
 
 /// The positive root of `M(m) = m` (0 if the m = 0 solution is stable).
-/// Newton from the right of the root: M is concave on m > 0, so the
-/// iterates decrease monotonically to the root; a bracket guards rounding.
+/// Halley's method (Newton's with the curvature) from the right of the
+/// root: M is concave on m > 0, so the iterates approach the root from the
+/// right; a bracket guards against rounding near β_c.
 pub(crate) fn solve_m(
     e: &Effective,
     guess: Option<f64>,
@@ -356,12 +369,13 @@ pub(crate) fn solve_m(
         Some(g) if g > 0.0 && g < 1.0 => g,
         _ => 1.0,
     };
+    let mut prev_step = 0.0;
     for it in 0..MAX_NEWTON {
-        let (mv, dm) = magnetisation_map(e, m, ws);
+        let (mv, dm, d2m) = magnetisation_map(e, m, ws);
         let f = mv - m;
         if !f.is_finite() {
             return Err(Error::Diverged {
-                method: "SK magnetisation (Newton)".into(),
+                method: "SK magnetisation (Halley)".into(),
                 step: it + 1,
                 reason: format!("non-finite map value at m = {m}"),
             });
@@ -374,14 +388,24 @@ pub(crate) fn solve_m(
         } else {
             hi = hi.min(m);
         }
+        // Halley's step (cubic convergence; M'' is free with the closed
+        // forms), Newton's if Halley's denominator degenerates.
         let fp = dm - 1.0;
-        let mut next = if fp < 0.0 { m - f / fp } else { f64::NAN };
+        let halley = 2.0 * fp * fp - f * d2m;
+        let mut next = if fp < 0.0 && halley > 0.0 {
+            m - 2.0 * f * fp / halley
+        } else if fp < 0.0 {
+            m - f / fp
+        } else {
+            f64::NAN
+        };
         if !(next > lo && next < hi) {
             next = 0.5 * (lo + hi);
         }
-        if (next - m).abs() <= 1e-15 * m.max(1e-300) || hi - lo <= 2e-16 * hi {
+        if converged(next - m, prev_step, m) || hi - lo <= 2e-16 * hi {
             return Ok((next, true));
         }
+        prev_step = next - m;
         m = next;
     }
     // Only reached extremely close to β_c, where M(m) − m is below the
@@ -404,6 +428,7 @@ pub(crate) fn solve_q(
         Some(g) if g > lo && g < hi => g,
         _ => lo,
     };
+    let mut prev_step = 0.0;
     for it in 0..MAX_NEWTON {
         let (qv, dq) = overlap_map(e, g, g, q, ws);
         let r = qv - q;
@@ -427,9 +452,10 @@ pub(crate) fn solve_q(
         if !(next >= lo && next <= hi) {
             next = 0.5 * (lo + hi);
         }
-        if (next - q).abs() <= 1e-15 || hi - lo <= 1e-15 {
+        if converged(next - q, prev_step, 1.0) || hi - lo <= 1e-15 {
             return Ok(next);
         }
+        prev_step = next - q;
         q = next;
     }
     Ok(0.5 * (lo + hi))
@@ -704,6 +730,11 @@ mod tests {
                     / (2.0 * h);
                 let a = magnetisation_map(&e, m, &mut ws).1;
                 assert!((d - a).abs() < 1e-8, "{e:?}: dM {d} vs {a}");
+                let d2 = (magnetisation_map(&e, m + h, &mut ws).1
+                    - magnetisation_map(&e, m - h, &mut ws).1)
+                    / (2.0 * h);
+                let a2 = magnetisation_map(&e, m, &mut ws).2;
+                assert!((d2 - a2).abs() < 1e-8, "{e:?}: d2M {d2} vs {a2}");
             }
             for q in [0.2, 0.7] {
                 let h = 1e-6;
