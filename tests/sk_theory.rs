@@ -801,3 +801,126 @@ fn simulation_at_n_1024_matches_theory_below_near_and_above_the_transition() {
         );
     }
 }
+
+#[test]
+fn extreme_parameters_give_finite_consistent_answers() {
+    // Corners of the parameter space the app's sliders can reach: at and
+    // next to β_c, frozen order (q → 1), huge and tiny field widths, strong
+    // negative J0, steep fields. Every answer must satisfy the bounds that
+    // hold for any solution: 0 ≤ m ≤ 1, m² ≤ q ≤ 1, σ ≥ 0,
+    // 0 ≤ S/N ≤ log 2, S_r = S + σ.
+    let bc = critical_beta(1.0, 0.5, 0.0).unwrap();
+    let points = [
+        SkPoint {
+            beta: bc,
+            j0: 1.0,
+            dj: 0.5,
+            h0: 0.0,
+        },
+        SkPoint {
+            beta: bc * (1.0 + 1e-12),
+            j0: 1.0,
+            dj: 0.5,
+            h0: 0.0,
+        },
+        SkPoint {
+            beta: bc * (1.0 + 1e-8),
+            j0: 1.0,
+            dj: 0.5,
+            h0: 0.0,
+        },
+        SkPoint {
+            beta: 40.0,
+            j0: 1.0,
+            dj: 0.5,
+            h0: 0.0,
+        },
+        SkPoint {
+            beta: 50.0,
+            j0: 1.0,
+            dj: 0.01,
+            h0: 0.0,
+        },
+        SkPoint {
+            beta: 4.0,
+            j0: 1.0,
+            dj: 0.5,
+            h0: 100.0,
+        },
+        SkPoint {
+            beta: 2.0,
+            j0: 1.0,
+            dj: 0.3,
+            h0: 1e-9,
+        },
+        SkPoint {
+            beta: 2.0,
+            j0: 1.0,
+            dj: 1e-9,
+            h0: 0.7,
+        },
+        SkPoint {
+            beta: 3.0,
+            j0: -5.0,
+            dj: 0.5,
+            h0: 0.2,
+        },
+        SkPoint {
+            beta: 10.0,
+            j0: 1.0,
+            dj: 1.0,
+            h0: 0.5,
+        },
+        SkPoint {
+            beta: 4.0,
+            j0: 1.0,
+            dj: 0.79,
+            h0: 0.0,
+        },
+    ];
+    let ln2 = 2f64.ln();
+    for p in points {
+        let s = solve_stationary(&p).unwrap();
+        let ok = (0.0..=1.0).contains(&s.m)
+            && s.q >= s.m * s.m - 1e-14
+            && s.q <= 1.0
+            && s.sigma_per_n >= 0.0
+            && (-1e-15..=ln2 + 1e-15).contains(&s.s_per_n)
+            && (s.sr_per_n - s.s_per_n - s.sigma_per_n).abs() < 1e-15;
+        assert!(ok, "{p:?}: {s:?}");
+    }
+    // Next to β_c, m follows the mean-field law m ∝ √(β − β_c): the ratio
+    // m²/(β − β_c) changes by O(β − β_c) between the two distances.
+    let m_at = |rel: f64| {
+        solve_stationary(&SkPoint {
+            beta: bc * (1.0 + rel),
+            j0: 1.0,
+            dj: 0.5,
+            h0: 0.0,
+        })
+        .unwrap()
+        .m
+    };
+    let (r1, r2) = (m_at(1e-6).powi(2) / 1e-6, m_at(1e-5).powi(2) / 1e-5);
+    assert!((r1 / r2 - 1.0).abs() < 1e-3, "{r1} vs {r2}");
+    // H0 → 0 is continuous: a field width of 1e-9 changes nothing visible.
+    let a = solve_stationary(&SkPoint {
+        beta: 2.0,
+        j0: 1.0,
+        dj: 0.3,
+        h0: 1e-9,
+    })
+    .unwrap();
+    let b = solve_stationary(&SkPoint {
+        beta: 2.0,
+        j0: 1.0,
+        dj: 0.3,
+        h0: 0.0,
+    })
+    .unwrap();
+    assert!(
+        (a.m - b.m).abs() < 1e-12
+            && (a.q - b.q).abs() < 1e-12
+            && (a.s_per_n - b.s_per_n).abs() < 1e-12
+    );
+}

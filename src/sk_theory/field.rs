@@ -117,10 +117,44 @@ impl FieldAverage {
         }
     }
 
-    /// `(⟨tanh(h + g)⟩_h, ⟨1 − tanh²(h + g)⟩_h)` in one call.
+    /// `(⟨tanh⟩_h, ⟨tanh'⟩_h, ⟨tanh''⟩_h)` at `h + g`, i.e.
+    /// `⟨tanh⟩`, `⟨1 − tanh²⟩` and `⟨−2 tanh (1 − tanh²)⟩`, in one call
+    /// (two `exp` and two `ln_1p` for the closed forms).
     #[inline]
-    pub fn tanh_and_sech2(&self, g: f64) -> (f64, f64) {
-        (self.tanh(g), self.sech2(g))
+    pub fn tanh_derivatives(&self, g: f64) -> (f64, f64, f64) {
+        let w = self.w;
+        let plain = |y: f64| {
+            let t = y.tanh();
+            let k = 1.0 - t * t;
+            (t, k, -2.0 * t * k)
+        };
+        if w == 0.0 {
+            plain(g)
+        } else if w < SMALL_WIDTH {
+            let (mut t, mut k, mut d) = (0.0, 0.0, 0.0);
+            for (&x, wt) in GL5_NODES.iter().zip(GL5_WEIGHTS) {
+                let (a, b, c) = plain(g + w * x);
+                t += wt * a;
+                k += wt * b;
+                d += wt * c;
+            }
+            (t, k, d)
+        } else {
+            // For y = g ± w with e = exp(−2|y|): log cosh y = |y| + log1p(e) − log 2,
+            // tanh y = sign(y)(1 − e)/(1 + e), 1 − tanh² y = 4e/(1 + e)².
+            let parts = |y: f64| {
+                let a = y.abs();
+                let e = (-2.0 * a).exp();
+                let lc = a + e.ln_1p();
+                let t = ((1.0 - e) / (1.0 + e)).copysign(y);
+                let k = 4.0 * e / ((1.0 + e) * (1.0 + e));
+                (lc, t, k)
+            };
+            let (lp, tp, kp) = parts(g + w);
+            let (lm, tm, km) = parts(g - w);
+            let inv = 1.0 / (2.0 * w);
+            ((lp - lm) * inv, (tp - tm) * inv, (kp - km) * inv)
+        }
     }
 
     /// `⟨log 2cosh(h+g) − (h+g) tanh(h+g)⟩_h` (nats).

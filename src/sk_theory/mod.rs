@@ -48,7 +48,10 @@
 //!   convex in q, so Newton's method (derivative by Price's theorem:
 //!   `b² E[F'(c)²]`) from `q = m²` (a lower bound) converges monotonically.
 //!   For H0 = 0 in the disordered phase q = 0 exactly (spec §6.2); for
-//!   H0 > 0 q > 0 there and is solved.
+//!   H0 > 0 q > 0 there and is solved. Both rules share one step in
+//!   argument space, so all arguments `c + x` fall on one lattice: one
+//!   `tanh` per lattice point, and the double sum is a correlation of
+//!   multiply-adds (no 2-D grid of `tanh` as in a direct product rule).
 //! * Quadrature: see [`quadrature`] (trapezoid rules with the step set in
 //!   argument space, error ≲ 1e-13 for every βΔJ) and [`field`] (closed
 //!   forms for the uniform-field averages, with our own [`li2`]).

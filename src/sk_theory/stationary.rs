@@ -1,13 +1,24 @@
 //! The order-parameter maps and the stationary solution (see the module
 //! docs of [`crate::sk_theory`] for the equations and the method).
 
-use super::field::FieldAverage;
-use super::quadrature::Rule;
+use super::critical::{k0, shifted_tanh_mean};
+use super::field::{FieldAverage, SMALL_WIDTH};
+use super::quadrature::{HALF_WIDTH, Rule, gaussian_step, uniform_gaussian_density};
 use super::{Effective, SkPoint, SkStationary};
 use crate::{Error, Result};
 
 /// Newton iterations allowed for m or q before giving up.
 const MAX_NEWTON: usize = 200;
+
+/// Whether a Newton-type iteration has converged after taking `step`
+/// (previous step `prev`): either the step is at rounding level relative
+/// to `scale`, or quadratic convergence, estimated from the last two steps
+/// (`|error after step| ≈ C step²` with `C ≈ |step|/prev²`), puts the
+/// remaining error below 1e-16.
+fn converged(step: f64, prev: f64, scale: f64) -> bool {
+    let a = step.abs();
+    a <= 1e-15 * scale || (prev != 0.0 && a * a * a <= 1e-16 * prev * prev)
+}
 
 /// Reusable quadrature storage for the maps (no allocation per evaluation
 /// once warmed up).
@@ -23,6 +34,14 @@ pub(crate) struct Workspace {
     /// Scratch for product rules.
     uniform: Rule,
     gauss: Rule,
+    /// Lattice path: weights of the inner (x) and outer (c) rules, and
+    /// `tanh`, `1 − tanh²` on the argument lattice for the two means.
+    lat_x: Vec<f64>,
+    lat_c: Vec<f64>,
+    lat_t1: Vec<f64>,
+    lat_k1: Vec<f64>,
+    lat_t2: Vec<f64>,
+    lat_k2: Vec<f64>,
 }
 
 impl Workspace {
@@ -62,18 +81,20 @@ impl Workspace {
     }
 }
 
-/// `M(m) = E_x ⟨tanh(h + a m + b x)⟩_h` and `dM/dm = a E_x ⟨1 − tanh²⟩_h`.
-pub(crate) fn magnetisation_map(e: &Effective, m: f64, ws: &mut Workspace) -> (f64, f64) {
+/// `M(m) = E_x ⟨tanh(h + a m + b x)⟩_h`, `dM/dm = a E_x ⟨1 − tanh²⟩_h` and
+/// `d²M/dm² = a² E_x ⟨−2 tanh (1 − tanh²)⟩_h`.
+pub(crate) fn magnetisation_map(e: &Effective, m: f64, ws: &mut Workspace) -> (f64, f64, f64) {
     let fa = FieldAverage::new(e.w);
     let rule = ws.field_rule(e.b);
     let g0 = e.a * m;
-    let (mut t, mut k) = (0.0, 0.0);
+    let (mut t, mut k, mut d) = (0.0, 0.0, 0.0);
     for (&x, &p) in rule.nodes.iter().zip(&rule.weights) {
-        let (ti, ki) = fa.tanh_and_sech2(g0 + x);
+        let (ti, ki, di) = fa.tanh_derivatives(g0 + x);
         t += p * ti;
         k += p * ki;
+        d += p * di;
     }
-    (t, e.a * k)
+    (t, e.a * k, e.a * e.a * d)
 }
 
 /// `k = E_x ⟨1 − tanh²(h + a m + b x)⟩_h` and `S/N = E_x ⟨log 2cosh g − g tanh g⟩_h`.
@@ -89,14 +110,28 @@ pub(crate) fn susceptibility_and_entropy(e: &Effective, m: f64, ws: &mut Workspa
     (k, s)
 }
 
+/// Relative cost of one `tanh` against one multiply-add (for choosing
+/// between the quadrature layouts of the overlap map).
+const TANH_COST: usize = 20;
+
 /// The overlap map for fields with means `g1` (time t) and `g2` (time t−1)
 /// and previous overlap `q`:
 /// `Q = E ⟨tanh(h + g1 + u) tanh(h + g2 + v)⟩_h`, `(u, v)` Gaussian with
-/// variances b² and covariance b² q (q ∈ [−1, 1]); returns `(Q, dQ/dq)` with
-/// `dQ/dq = b² E⟨(1 − tanh²(·))(1 − tanh²(·))⟩_h` (Price's theorem).
+/// variances b² and covariance b² q (q ∈ [−1, 1]); returns
+/// `(Q, dQ/dq)` with `dQ/dq = b² E⟨(1 − tanh²(·))(1 − tanh²(·))⟩_h`
+/// (Price's theorem).
 ///
 /// Computed as `Σ_k W_k F(g1 + c_k) F(g2 + c_k)` with
 /// `F(c) = E_x tanh(c + b√(1−q) x)` and `c_k, W_k` a rule for `h + b√q z`.
+/// Two layouts, whichever is cheaper:
+///
+/// * **lattice**: both rules use one common step Δ in argument space (the
+///   finer of the two steps [`super::quadrature::gaussian_step`] asks for),
+///   so every argument `g + c_k + x_j = g + (k + j)Δ` lies on one lattice:
+///   `tanh` is evaluated once per lattice point and the double sum is a
+///   correlation of multiply-adds. Needs `σ = b√q > 0` or `w = 0`.
+/// * **direct**: each rule with its own step (or the h × z product rule when
+///   σ ≪ w), one `tanh` per pair of nodes.
 pub(crate) fn overlap_map(
     e: &Effective,
     g1: f64,
@@ -107,6 +142,160 @@ pub(crate) fn overlap_map(
     let q = q.clamp(-1.0, 1.0);
     let sigma = e.b * q.abs().sqrt();
     let s = e.b * (1.0 - q.abs()).sqrt();
+    if sigma == 0.0 && s == 0.0 {
+        // No coupling disorder: closed form of the field average, Q' = 0.
+        let fa = FieldAverage::new(e.w);
+        return (fa.tanh_product(g1, g2), 0.0);
+    }
+    if q >= 0.0 && (e.w == 0.0 || sigma > 0.0) {
+        let arg_step = |scale: f64| {
+            if scale > 0.0 {
+                scale * gaussian_step(scale)
+            } else {
+                f64::INFINITY
+            }
+        };
+        let delta = arg_step(s).min(arg_step(sigma));
+        let kx = (HALF_WIDTH * s / delta).floor() as usize;
+        let kc = ((e.w + HALF_WIDTH * sigma) / delta).floor() as usize;
+        let means = if g1 == g2 { 1 } else { 2 };
+        let lattice_cost =
+            (2 * kc + 1) * (2 * kx + 1) * 2 * means + (2 * (kc + kx) + 1) * TANH_COST * means;
+        let direct_cost = direct_outer_len(e.w, sigma) * gaussian_len(s) * TANH_COST * means;
+        if lattice_cost <= direct_cost {
+            return overlap_lattice(e, g1, g2, sigma, s, delta, kc, kx, ws);
+        }
+    }
+    overlap_direct(e, g1, g2, q, sigma, s, ws)
+}
+
+/// Nodes of [`Rule::gaussian`] at scale s.
+fn gaussian_len(s: f64) -> usize {
+    if s > 0.0 {
+        2 * (HALF_WIDTH / gaussian_step(s)).floor() as usize + 1
+    } else {
+        1
+    }
+}
+
+/// Nodes of the outer rule [`Workspace::set_outer`] would build.
+fn direct_outer_len(w: f64, sigma: f64) -> usize {
+    if w == 0.0 {
+        return gaussian_len(sigma);
+    }
+    let product = 8 * (4.0 * w).ceil().max(1.0) as usize * gaussian_len(sigma);
+    if sigma > 0.0 {
+        Rule::uniform_gaussian_len(w, sigma).min(product)
+    } else {
+        product
+    }
+}
+
+/// The lattice layout of [`overlap_map`] (q ≥ 0; σ > 0 or w = 0).
+#[allow(clippy::too_many_arguments)]
+fn overlap_lattice(
+    e: &Effective,
+    g1: f64,
+    g2: f64,
+    sigma: f64,
+    s: f64,
+    delta: f64,
+    kc: usize,
+    kx: usize,
+    ws: &mut Workspace,
+) -> (f64, f64) {
+    // Inner weights φ(jΔ/s), outer weights φ(kΔ/σ) (w = 0) or the density
+    // of h + σz at kΔ; both normalised.
+    fill_weights(&mut ws.lat_x, kx, |j| {
+        let x = j * delta / s;
+        (-0.5 * x * x).exp()
+    });
+    if e.w == 0.0 {
+        fill_weights(&mut ws.lat_c, kc, |k| {
+            let z = k * delta / sigma;
+            (-0.5 * z * z).exp()
+        });
+    } else {
+        fill_weights(&mut ws.lat_c, kc, |k| {
+            uniform_gaussian_density(k * delta, e.w, sigma)
+        });
+    }
+    let half = kc + kx;
+    fill_lattice(&mut ws.lat_t1, &mut ws.lat_k1, g1, delta, half);
+    let same = g1 == g2;
+    if !same {
+        fill_lattice(&mut ws.lat_t2, &mut ws.lat_k2, g2, delta, half);
+    }
+    let nx = 2 * kx + 1;
+    let (mut qv, mut dq) = (0.0, 0.0);
+    for (k, &wk) in ws.lat_c.iter().enumerate() {
+        // Outer node c_k = (k − kc)Δ; inner node x_j = (j − kx)Δ; their sum
+        // is lattice index (k − kc) + (j − kx) + half = k + j.
+        let t1 = dot(&ws.lat_x, &ws.lat_t1[k..k + nx]);
+        let k1 = dot(&ws.lat_x, &ws.lat_k1[k..k + nx]);
+        if same {
+            qv += wk * t1 * t1;
+            dq += wk * k1 * k1;
+        } else {
+            let t2 = dot(&ws.lat_x, &ws.lat_t2[k..k + nx]);
+            let k2 = dot(&ws.lat_x, &ws.lat_k2[k..k + nx]);
+            qv += wk * t1 * t2;
+            dq += wk * k1 * k2;
+        }
+    }
+    (qv, e.b * e.b * dq)
+}
+
+/// `out[i] = f(i − half) / Σ f` for i = 0..=2·half (f symmetric, ≥ 0).
+fn fill_weights<F: Fn(f64) -> f64>(out: &mut Vec<f64>, half: usize, f: F) {
+    out.clear();
+    out.extend((0..=2 * half).map(|i| f(i as f64 - half as f64)));
+    let total: f64 = out.iter().sum();
+    for v in out.iter_mut() {
+        *v /= total;
+    }
+}
+
+/// `tanh(g + nΔ)` and `1 − tanh²(g + nΔ)` for n = −half..=half.
+fn fill_lattice(t: &mut Vec<f64>, k: &mut Vec<f64>, g: f64, delta: f64, half: usize) {
+    t.clear();
+    k.clear();
+    for i in 0..=2 * half {
+        let th = (g + (i as f64 - half as f64) * delta).tanh();
+        t.push(th);
+        k.push(1.0 - th * th);
+    }
+}
+
+/// Dot product, in four independent partial sums (lets the compiler use
+/// vector registers; the order differs from a plain loop only by rounding).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut ca = a.chunks_exact(4);
+    let mut cb = b.chunks_exact(4);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for i in 0..4 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += x * y;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// The direct layout of [`overlap_map`]: one `tanh` per pair of nodes.
+fn overlap_direct(
+    e: &Effective,
+    g1: f64,
+    g2: f64,
+    q: f64,
+    sigma: f64,
+    s: f64,
+    ws: &mut Workspace,
+) -> (f64, f64) {
     ws.inner.set_gaussian(s);
     if q < 0.0 {
         ws.uniform.set_uniform(e.w);
@@ -149,14 +338,24 @@ pub(crate) fn overlap_map(
 }
 
 /// Slope of the magnetisation map at m = 0: the phase is ordered iff it
-/// exceeds 1 (for H0 = 0 this is `a k0(b)`, for H0 > 0 `(a/w) E tanh(w + b x)`).
+/// exceeds 1. Evaluated as in [`super::critical`] (`a k0(b)` for H0 = 0,
+/// `(a/w) E tanh(w + b x)` for H0 > 0: one `tanh` per node, and the same
+/// numbers that locate β_c and J0_c), except for tiny w where the quotient
+/// would cancel.
 pub(crate) fn slope_at_zero(e: &Effective, ws: &mut Workspace) -> f64 {
-    magnetisation_map(e, 0.0, ws).1
+    if e.w == 0.0 {
+        e.a * k0(e.b)
+    } else if e.w >= SMALL_WIDTH {
+        e.a / e.w * shifted_tanh_mean(e.w, e.b)
+    } else {
+        magnetisation_map(e, 0.0, ws).1
+    }
 }
 
 /// The positive root of `M(m) = m` (0 if the m = 0 solution is stable).
-/// Newton from the right of the root: M is concave on m > 0, so the
-/// iterates decrease monotonically to the root; a bracket guards rounding.
+/// Halley's method (Newton's with the curvature) from the right of the
+/// root: M is concave on m > 0, so the iterates approach the root from the
+/// right; a bracket guards against rounding near β_c.
 pub(crate) fn solve_m(
     e: &Effective,
     guess: Option<f64>,
@@ -170,13 +369,14 @@ pub(crate) fn solve_m(
         Some(g) if g > 0.0 && g < 1.0 => g,
         _ => 1.0,
     };
-    for _ in 0..MAX_NEWTON {
-        let (mv, dm) = magnetisation_map(e, m, ws);
+    let mut prev_step = 0.0;
+    for it in 0..MAX_NEWTON {
+        let (mv, dm, d2m) = magnetisation_map(e, m, ws);
         let f = mv - m;
         if !f.is_finite() {
             return Err(Error::Diverged {
-                method: "SK magnetisation (Newton)".into(),
-                step: 0,
+                method: "SK magnetisation (Halley)".into(),
+                step: it + 1,
                 reason: format!("non-finite map value at m = {m}"),
             });
         }
@@ -188,14 +388,24 @@ pub(crate) fn solve_m(
         } else {
             hi = hi.min(m);
         }
+        // Halley's step (cubic convergence; M'' is free with the closed
+        // forms), Newton's if Halley's denominator degenerates.
         let fp = dm - 1.0;
-        let mut next = if fp < 0.0 { m - f / fp } else { f64::NAN };
+        let halley = 2.0 * fp * fp - f * d2m;
+        let mut next = if fp < 0.0 && halley > 0.0 {
+            m - 2.0 * f * fp / halley
+        } else if fp < 0.0 {
+            m - f / fp
+        } else {
+            f64::NAN
+        };
         if !(next > lo && next < hi) {
             next = 0.5 * (lo + hi);
         }
-        if (next - m).abs() <= 1e-15 * m.max(1e-300) || hi - lo <= 2e-16 * hi {
+        if converged(next - m, prev_step, m) || hi - lo <= 2e-16 * hi {
             return Ok((next, true));
         }
+        prev_step = next - m;
         m = next;
     }
     // Only reached extremely close to β_c, where M(m) − m is below the
@@ -218,13 +428,14 @@ pub(crate) fn solve_q(
         Some(g) if g > lo && g < hi => g,
         _ => lo,
     };
-    for _ in 0..MAX_NEWTON {
+    let mut prev_step = 0.0;
+    for it in 0..MAX_NEWTON {
         let (qv, dq) = overlap_map(e, g, g, q, ws);
         let r = qv - q;
         if !r.is_finite() {
             return Err(Error::Diverged {
                 method: "SK self-overlap (Newton)".into(),
-                step: 0,
+                step: it + 1,
                 reason: format!("non-finite map value at q = {q}"),
             });
         }
@@ -241,9 +452,10 @@ pub(crate) fn solve_q(
         if !(next >= lo && next <= hi) {
             next = 0.5 * (lo + hi);
         }
-        if (next - q).abs() <= 1e-15 || hi - lo <= 1e-15 {
+        if converged(next - q, prev_step, 1.0) || hi - lo <= 1e-15 {
             return Ok(next);
         }
+        prev_step = next - q;
         q = next;
     }
     Ok(0.5 * (lo + hi))
@@ -252,8 +464,12 @@ pub(crate) fn solve_q(
 /// Solve the stationary equations at one parameter point.
 ///
 /// Errors only for invalid parameters (non-finite, or negative β, ΔJ, H0).
-/// Typical cost: tens of microseconds (H0 = 0, disordered) to a few hundred
-/// (ordered, βΔJ ≈ 4).
+///
+/// Cost (release build): a few µs in the disordered phase with H0 = 0,
+/// 30–100 µs for ordered points or H0 > 0 with βΔJ ≲ 1, ≈ 0.1–0.3 ms at
+/// βΔJ ≈ 3. The q solve grows like (βΔJ)² (the argument lattice must
+/// resolve tanh on a Gaussian of width βΔJ in two directions): ≈ 1 ms at
+/// βΔJ = 20; and like βH0 for wide field distributions.
 ///
 /// ```
 /// use isingscope::sk_theory::{solve_stationary, SkPoint};
@@ -417,6 +633,82 @@ mod tests {
     }
 
     #[test]
+    fn lattice_and_direct_layouts_agree() {
+        // The two layouts of the overlap map use different nodes; each is
+        // accurate to ~1e-15, so they must agree to rounding level.
+        let mut ws = Workspace::default();
+        for (e, g1, g2, q) in [
+            (
+                Effective {
+                    a: 1.0,
+                    b: 2.8,
+                    w: 0.0,
+                },
+                0.9,
+                0.9,
+                0.6f64,
+            ),
+            (
+                Effective {
+                    a: 1.0,
+                    b: 0.7,
+                    w: 0.0,
+                },
+                0.2,
+                -0.4,
+                0.3,
+            ),
+            (
+                Effective {
+                    a: 1.0,
+                    b: 0.16,
+                    w: 0.4,
+                },
+                0.0,
+                0.0,
+                0.05,
+            ),
+            (
+                Effective {
+                    a: 1.0,
+                    b: 3.0,
+                    w: 2.0,
+                },
+                0.5,
+                0.5,
+                0.9,
+            ),
+            (
+                Effective {
+                    a: 1.0,
+                    b: 1.0,
+                    w: 0.01,
+                },
+                0.3,
+                0.1,
+                0.99,
+            ),
+        ] {
+            let sigma = e.b * q.sqrt();
+            let s = e.b * (1.0 - q).sqrt();
+            let step = |x: f64| x * gaussian_step(x);
+            let delta = step(s).min(step(sigma));
+            let kx = (HALF_WIDTH * s / delta).floor() as usize;
+            let kc = ((e.w + HALF_WIDTH * sigma) / delta).floor() as usize;
+            let lat = overlap_lattice(&e, g1, g2, sigma, s, delta, kc, kx, &mut ws);
+            let dir = overlap_direct(&e, g1, g2, q, sigma, s, &mut ws);
+            assert!(
+                (lat.0 - dir.0).abs() < 1e-14,
+                "{e:?} q={q}: {lat:?} vs {dir:?}"
+            );
+            assert!(
+                (lat.1 - dir.1).abs() < 1e-13 * e.b * e.b,
+                "{e:?} q={q}: {lat:?} vs {dir:?}"
+            );
+        }
+    }
+
+    #[test]
     fn map_derivatives_match_finite_differences() {
         let mut ws = Workspace::default();
         for e in [
@@ -438,6 +730,11 @@ mod tests {
                     / (2.0 * h);
                 let a = magnetisation_map(&e, m, &mut ws).1;
                 assert!((d - a).abs() < 1e-8, "{e:?}: dM {d} vs {a}");
+                let d2 = (magnetisation_map(&e, m + h, &mut ws).1
+                    - magnetisation_map(&e, m - h, &mut ws).1)
+                    / (2.0 * h);
+                let a2 = magnetisation_map(&e, m, &mut ws).2;
+                assert!((d2 - a2).abs() < 1e-8, "{e:?}: d2M {d2} vs {a2}");
             }
             for q in [0.2, 0.7] {
                 let h = 1e-6;
@@ -448,6 +745,51 @@ mod tests {
                 let a = overlap_map(&e, g, g, q, &mut ws).1;
                 assert!((d - a).abs() < 1e-7, "{e:?}: dQ {d} vs {a}");
             }
+        }
+    }
+
+    #[test]
+    fn slope_at_zero_agrees_with_the_magnetisation_map() {
+        // Two independent routes: closed-form field averages in the map,
+        // the β_c functions of `critical` in `slope_at_zero`.
+        let mut ws = Workspace::default();
+        for e in [
+            Effective {
+                a: 1.3,
+                b: 0.0,
+                w: 0.0,
+            },
+            Effective {
+                a: 1.3,
+                b: 0.6,
+                w: 0.0,
+            },
+            Effective {
+                a: 1.3,
+                b: 2.5,
+                w: 0.0,
+            },
+            Effective {
+                a: 1.3,
+                b: 0.4,
+                w: 0.3,
+            },
+            Effective {
+                a: 1.3,
+                b: 3.0,
+                w: 2.0,
+            },
+            Effective {
+                a: 1.3,
+                b: 0.2,
+                w: 0.01,
+            },
+        ] {
+            let (a, b) = (
+                slope_at_zero(&e, &mut ws),
+                magnetisation_map(&e, 0.0, &mut ws).1,
+            );
+            assert!((a - b).abs() < 1e-14, "{e:?}: {a} vs {b}");
         }
     }
 
