@@ -214,3 +214,27 @@ fn every_tab_draws_with_simulated_data() {
         "a permutation of the units"
     );
 }
+
+#[test]
+fn the_demo_recording_opens_and_rebinning_changes_the_raster() {
+    // The bundled real recording: 3 units over 1087.5 s of wake.
+    let mut h = harness(Startup::Demo);
+    wait_idle(&mut h, Duration::from_secs(60));
+    let ds = h.state().model().dataset.as_ref().expect("demo loaded");
+    let (r, t10, n) = ds.raster.shape();
+    assert_eq!((r, n), (1, 3));
+    // The data README: 108,752 bins of 10 ms, ids 6, 191, 206.
+    assert_eq!(t10, 108_752);
+    let ids: Vec<&str> = ds.units.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["6", "191", "206"]);
+    h.get_by_role_and_label(Role::SpinButton, "Bin width (ms):")
+        .set_value_accesskit(20.0);
+    h.step();
+    h.get_by_label("Re-bin").click();
+    wait_idle(&mut h, Duration::from_secs(60));
+    let (_, t20, _) = h.state().model().dataset.as_ref().unwrap().raster.shape();
+    // Half as many bins (the last partial bin rounds up).
+    assert_eq!(t20, t10.div_ceil(2));
+    h.get_by_label("Raster").click();
+    h.run_steps(3);
+}

@@ -164,7 +164,11 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
                         "{}: no intervals table '{}' (found: {})",
                         path.display(),
                         req.intervals.trim(),
-                        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
                     )
                 })?;
                 Alignment::Events {
@@ -213,7 +217,8 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
                 .map(|t| format!("'{}' ({} intervals)", t.name, t.start.len()))
                 .collect();
             if !tables.is_empty() {
-                ds.notes.push(format!("Interval tables: {}", tables.join(", ")));
+                ds.notes
+                    .push(format!("Interval tables: {}", tables.join(", ")));
             }
             Ok(ds)
         }
@@ -409,28 +414,26 @@ impl DataTab {
         ui.label("Or drop a file or a Kilosort folder onto the window.");
         ui.separator();
         ui.horizontal(|ui| {
-            ui.label("Binning:");
-            ui.add(
-                egui::DragValue::new(&mut self.bin_ms)
-                    .range(0.01..=10_000.0)
-                    .speed(0.5)
-                    .suffix(" ms"),
-            )
-            .on_hover_text("Bin width");
-            ui.label("Label:");
-            let l = ui.label("");
+            drag(
+                ui,
+                "Bin width (ms):",
+                &mut self.bin_ms,
+                0.01..=10_000.0,
+                0.5,
+            );
+            let l = ui.label("Unit label:");
             ui.add(
                 egui::TextEdit::singleline(&mut self.label)
                     .desired_width(60.0)
                     .hint_text("any"),
             )
             .labelled_by(l.id);
-            ui.label("Min rate:");
-            ui.add(
-                egui::DragValue::new(&mut self.min_rate_hz)
-                    .range(0.0..=1000.0)
-                    .speed(0.1)
-                    .suffix(" Hz"),
+            drag(
+                ui,
+                "Min rate (Hz):",
+                &mut self.min_rate_hz,
+                0.0..=1000.0,
+                0.1,
             );
             let can_rebin = model.dataset.is_some();
             if ui
