@@ -28,3 +28,13 @@ shoot data data.png
 shoot raster raster.png
 shoot couplings couplings.png
 shoot fit fit.png
+# The phase lab, playing, below and above the critical coupling (β = 1,
+# ΔJ = 0.5: J0_c ≈ 1.35), from session files.
+tmp=$(mktemp -d)
+for phase in disordered:0.8 ordered:2.0; do
+  name=${phase%%:*}; j0=${phase##*:}
+  cat > "$tmp/$name.ron" <<RON
+(tab: PhaseLab, phase_lab: (n: 512, j0: $j0, dj: 0.5, h0: 0.0, beta: 1.0, seed: 1, playing: true))
+RON
+  SHOT_DELAY=${LAB_DELAY:-15} shoot phase-lab "phase-lab-$name.png" "$tmp/$name.ron"
+done

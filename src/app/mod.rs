@@ -336,7 +336,7 @@ impl IsingScopeApp {
         self.fit.apply_settings(&s.fit);
         self.raster.apply_view_state(&s.raster);
         self.couplings.threshold = s.couplings_threshold;
-        self.phase_lab.settings = s.phase_lab.clone();
+        self.phase_lab.apply_settings(s.phase_lab.clone());
         if let Some(req) = s.load {
             if req.path.as_os_str().is_empty() || req.path.exists() {
                 self.start_load(req);

@@ -60,6 +60,8 @@ pub struct PhaseLabSettings {
     pub sweep_points: usize,
     /// Networks per sweep point.
     pub sweep_reps: usize,
+    /// Whether the simulation runs (restored from sessions).
+    pub playing: bool,
 }
 
 impl Default for PhaseLabSettings {
@@ -78,6 +80,7 @@ impl Default for PhaseLabSettings {
             sweep_to: 3.0,
             sweep_points: 8,
             sweep_reps: 4,
+            playing: false,
         }
     }
 }
@@ -107,7 +110,6 @@ pub struct PhaseLab {
     /// Settings (saved in sessions).
     pub settings: PhaseLabSettings,
     worker: Option<LabWorker>,
-    playing: bool,
     stats: VecDeque<StepStats>,
     columns: VecDeque<Vec<u64>>,
     /// Steps received from the worker since start (for tests, rates).
@@ -138,7 +140,6 @@ impl Default for PhaseLab {
         Self {
             settings: PhaseLabSettings::default(),
             worker: None,
-            playing: false,
             stats: VecDeque::with_capacity(HISTORY),
             columns: VecDeque::with_capacity(RASTER_COLUMNS),
             steps_received: 0,
@@ -184,9 +185,20 @@ impl PhaseLab {
         })
     }
 
+    /// Replace the settings (a session was opened): the simulation restarts
+    /// with them on the next frame.
+    pub fn apply_settings(&mut self, settings: PhaseLabSettings) {
+        let keep = std::mem::take(&mut self.network_view);
+        *self = Self {
+            settings,
+            network_view: keep,
+            ..Self::default()
+        };
+    }
+
     /// Whether the simulation is playing.
     pub fn playing(&self) -> bool {
-        self.playing
+        self.settings.playing
     }
 
     /// Sweep points measured so far.
@@ -206,11 +218,11 @@ impl PhaseLab {
 
     fn ensure_worker(&mut self, wake: &Wake) {
         if self.worker.is_none() {
-            self.worker = Some(LabWorker::spawn(
-                self.settings.sk(),
-                self.settings.seed,
-                wake.clone(),
-            ));
+            let worker = LabWorker::spawn(self.settings.sk(), self.settings.seed, wake.clone());
+            if self.settings.playing {
+                worker.send(LabCommand::Play);
+            }
+            self.worker = Some(worker);
         }
     }
 
@@ -362,17 +374,21 @@ impl PhaseLab {
             self.send(cmd);
         }
         ui.horizontal(|ui| {
-            let label = if self.playing { "Pause" } else { "Play" };
+            let label = if self.settings.playing {
+                "Pause"
+            } else {
+                "Play"
+            };
             if ui.button(label).clicked() {
-                self.playing = !self.playing;
-                self.send(if self.playing {
+                self.settings.playing = !self.settings.playing;
+                self.send(if self.settings.playing {
                     LabCommand::Play
                 } else {
                     LabCommand::Pause
                 });
             }
             if ui.button("Step").clicked() {
-                self.playing = false;
+                self.settings.playing = false;
                 self.send(LabCommand::Step(1));
             }
             if ui.button("Reset").clicked() {
@@ -495,7 +511,7 @@ impl PhaseLab {
             };
             self.sweep.clear();
             self.sweep_running = true;
-            self.playing = false;
+            self.settings.playing = false;
             self.send(LabCommand::Sweep(req));
         }
         if self.sweep_running {

@@ -74,6 +74,12 @@ pub struct HeatmapData<'a> {
     pub threshold: f64,
 }
 
+impl Default for HeatmapView {
+    fn default() -> Self {
+        Self::new("heatmap")
+    }
+}
+
 impl HeatmapView {
     /// A heatmap whose texture is named `id` (unique per view).
     pub fn new(id: impl Into<String>) -> Self {

@@ -121,6 +121,20 @@ impl RasterTab {
                 Color32::WHITE,
             );
         }
+        // Unit ids at the left edge when rows are tall enough to read.
+        let row_h = rect.height() / n.max(1) as f32;
+        if row_h >= 14.0 {
+            for (row, &unit) in model.order.iter().enumerate().take(n) {
+                let y = rect.top() + row_h * (row as f32 + 0.5);
+                ui.painter().text(
+                    egui::pos2(rect.left() + 4.0, y),
+                    egui::Align2::LEFT_CENTER,
+                    format!("unit {}", ds.units[unit].id),
+                    egui::FontId::proportional(12.0),
+                    Color32::from_rgb(250, 200, 60),
+                );
+            }
+        }
         if let Some(pos) = resp.hover_pos() {
             let (start, len) = self.window(t);
             let bin = start + (pos.x - rect.left()) as f64 / rect.width() as f64 * len;
@@ -212,14 +226,24 @@ impl RasterTab {
             Color32::WHITE
         };
         let mut img = ColorImage::filled([width, n.max(1)], background);
+        // Contrast relative to the busiest pixel in view, so that both sparse
+        // and dense recordings use the whole grey scale; any spike stays
+        // visible.
+        let frac = |unit: usize, x: usize| {
+            self.counts[unit * width + x] as f32 / self.bins[x].max(1) as f32
+        };
+        let max_frac = model
+            .order
+            .iter()
+            .flat_map(|&u| (0..width).map(move |x| (u, x)))
+            .map(|(u, x)| frac(u, x))
+            .fold(0.0f32, f32::max)
+            .max(1e-6);
         for (row, &unit) in model.order.iter().enumerate().take(n) {
             let ink = label_ink(&ds.units[unit].label, dark);
             for x in 0..width {
-                let c = self.counts[unit * width + x];
-                if c > 0 {
-                    let frac = c as f32 / self.bins[x].max(1) as f32;
-                    // A single spike in a wide pixel stays visible.
-                    let v = frac.sqrt().max(0.45);
+                if self.counts[unit * width + x] > 0 {
+                    let v = (frac(unit, x) / max_frac).sqrt().max(0.25);
                     img.pixels[row * width + x] = sequential(v, background, ink);
                 }
             }
