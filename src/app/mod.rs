@@ -17,7 +17,7 @@ impl IsingScopeApp {
 
 impl eframe::App for IsingScopeApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        egui::CentralPanel::default().show_inside(ui, |ui| {
+        egui::CentralPanel::default().show(ui, |ui| {
             ui.heading("isingscope");
             ui.label("The nonequilibrium kinetic Ising model for neural populations.");
             ui.separator();

@@ -289,7 +289,7 @@ mod tests {
             1.5,
         )
         .unwrap();
-        let (u, v) = (1.5 * 0.3, 1.5 * 0.7);
+        let (u, v): (f64, f64) = (1.5 * 0.3, 1.5 * 0.7);
         let a = 0.5 * ((u + v).tanh() + (u - v).tanh());
         let b = 0.5 * ((u + v).tanh() - (u - v).tanh());
         let steps = evolve_exact(&model, &ExactInit::AllUp, 5).unwrap();
