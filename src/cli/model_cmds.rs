@@ -30,6 +30,7 @@ pub enum InitArg {
 /// Arguments of `isingscope simulate`.
 #[derive(Debug, Args)]
 #[command(
+    allow_negative_numbers = true,
     after_help = "Output: DIR/spikes.npy, shape (R, T+1, N) uint8 0/1 (bin 0 = initial state, bin t = after t updates; 1 = spin +1), DIR/J.csv (N x N raw couplings, row i = receiving neuron), DIR/H.csv (N raw fields)."
 )]
 pub struct SimulateArgs {
@@ -37,7 +38,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 64)]
     pub n: usize,
     /// Coupling mean times N: J_ij ~ Normal(J0/N, DJ^2/N).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0)]
     pub j0: f64,
     /// Coupling spread DJ (standard deviation times sqrt(N)).
     #[arg(long, default_value_t = 0.5)]
@@ -136,6 +137,7 @@ pub fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
 /// Arguments of `isingscope stats`.
 #[derive(Debug, Args)]
 #[command(
+    allow_negative_numbers = true,
     after_help = "Output: DIR/m.csv (N values), DIR/C.csv (N x N equal-time covariance), DIR/D.csv (N x N delayed covariance, D[i][l] = <s_i(t) s_l(t-1)> - m_i m_l', row = later time), all time-averaged over every bin after the first and over trials, spins +1/-1. With --couplings also DIR/entropy_production.txt: first token the entropy production per step (nats), estimated from the observed transitions."
 )]
 pub struct StatsArgs {
@@ -203,6 +205,7 @@ pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
 /// Arguments of `isingscope exact`.
 #[derive(Debug, Args)]
 #[command(
+    allow_negative_numbers = true,
     after_help = "Output: DIR/m.csv (T rows x N; row t = magnetisations after t+1 steps), DIR/C.csv and DIR/D.csv (after the last step; D row = later time), DIR/entropy_production.txt (first token: entropy production of the last step, nats), DIR/entropy_production.csv (one value per step)."
 )]
 pub struct ExactArgs {
