@@ -101,8 +101,8 @@ fn gradient_matches_finite_differences() {
             }
         }
     }
-    for i in 0..n {
-        assert!((direct[i] / count - obj.nll[i]).abs() < 1e-13);
+    for (d, &nll) in direct.iter().zip(obj.nll.iter()) {
+        assert!((d / count - nll).abs() < 1e-13);
     }
 }
 
