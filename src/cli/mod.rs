@@ -11,6 +11,7 @@
 //! Errors end the process with a non-zero status and a one-line message
 //! naming the file and the problem.
 
+mod meanfield;
 mod model_cmds;
 pub mod progress_bar;
 
@@ -44,6 +45,10 @@ pub enum Command {
     Stats(model_cmds::StatsArgs),
     /// Exact m(t), C, D and entropy production for N <= 12 by enumerating 2^N states.
     Exact(model_cmds::ExactArgs),
+    /// Mean-field (Plefka) forward run: m(t), C, D and entropy production.
+    Forward(meanfield::ForwardArgs),
+    /// Fit H and J to a raster: exact maximum likelihood or mean-field moment matching.
+    Fit(meanfield::FitArgs),
 }
 
 /// Run one subcommand.
@@ -52,6 +57,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Simulate(a) => model_cmds::simulate(a),
         Command::Stats(a) => model_cmds::stats(a),
         Command::Exact(a) => model_cmds::exact(a),
+        Command::Forward(a) => meanfield::forward(a),
+        Command::Fit(a) => meanfield::fit(a),
     }
 }
 
