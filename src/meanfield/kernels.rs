@@ -133,25 +133,37 @@ pub fn par_gemm_nt(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     par_gemm(a, &b.transpose())
 }
 
-/// `y = A x`, rows of y computed in parallel blocks.
+/// Below this many multiply-adds a matrix-vector product runs on the
+/// calling thread: at N = 512 (2.6e5) it takes tens of µs, less than
+/// waking a worker costs on a loaded machine.
+const PAR_GEMV_MIN: usize = 1 << 20;
+
+/// `out = A[r0 .. r0 + out.len(), :] x`, column by column (contiguous).
+fn gemv_rows(a: &DMatrix<f64>, x: &DVector<f64>, r0: usize, out: &mut [f64]) {
+    let m = a.nrows();
+    let rows = out.len();
+    for (jj, &xj) in x.iter().enumerate() {
+        let col = &a.as_slice()[jj * m + r0..jj * m + r0 + rows];
+        for (o, &c) in out.iter_mut().zip(col) {
+            *o += c * xj;
+        }
+    }
+}
+
+/// `y = A x`, rows of y computed in parallel blocks for large A.
 pub fn par_gemv(a: &DMatrix<f64>, x: &DVector<f64>) -> DVector<f64> {
     let (m, n) = a.shape();
     debug_assert_eq!(n, x.len());
     let mut y = DVector::<f64>::zeros(m);
+    if m * n < PAR_GEMV_MIN {
+        gemv_rows(a, x, 0, y.as_mut_slice());
+        return y;
+    }
     let per = m.div_ceil(rayon::current_num_threads().max(1)).max(64);
     y.as_mut_slice()
         .par_chunks_mut(per)
         .enumerate()
-        .for_each(|(blk, out)| {
-            let r0 = blk * per;
-            let rows = out.len();
-            for (jj, &xj) in x.iter().enumerate() {
-                let col = &a.as_slice()[jj * m + r0..jj * m + r0 + rows];
-                for (o, &c) in out.iter_mut().zip(col) {
-                    *o += c * xj;
-                }
-            }
-        });
+        .for_each(|(blk, out)| gemv_rows(a, x, blk * per, out));
     y
 }
 
@@ -159,11 +171,12 @@ pub fn par_gemv(a: &DMatrix<f64>, x: &DVector<f64>) -> DVector<f64> {
 pub fn par_gemv_t(a: &DMatrix<f64>, x: &DVector<f64>) -> DVector<f64> {
     let m = a.nrows();
     let xs = x.as_slice();
-    let v: Vec<f64> = a
-        .as_slice()
-        .par_chunks(m.max(1))
-        .map(|col| col.iter().zip(xs).map(|(c, v)| c * v).sum())
-        .collect();
+    let dot = |col: &[f64]| col.iter().zip(xs).map(|(c, v)| c * v).sum::<f64>();
+    let v: Vec<f64> = if a.len() < PAR_GEMV_MIN {
+        a.as_slice().chunks(m.max(1)).map(dot).collect()
+    } else {
+        a.as_slice().par_chunks(m.max(1)).map(dot).collect()
+    };
     DVector::from_vec(v)
 }
 
