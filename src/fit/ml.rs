@@ -41,7 +41,7 @@
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use rayon::prelude::*;
 
-use crate::meanfield::kernels::{log_2cosh_fast, tanh_fast};
+use crate::meanfield::kernels::{log_2cosh_fast, log_2cosh_fast_fma, tanh_fast, tanh_fast_fma};
 use crate::progress::{FitInfo, Progress, StopToken, TerminationReason};
 use crate::spikes::SpikeRaster;
 use crate::{Error, Result};
@@ -219,49 +219,152 @@ fn list_units(words: &[u64], n: usize, silent: bool, out: &mut Vec<usize>) {
     }
 }
 
-/// One transition's contribution (see the module docs).
-#[inline]
-fn accumulate(acc: &mut Acc, prev: &[u64], cur: &[u64], h: &[f64], j: &[f64], rowsum: &[f64]) {
+/// Rows of J (receiving neurons) per cache block: a block of J and of the
+/// gradient accumulator (B × N f64 each, 256 KB at N = 512) stays in L2
+/// while a whole chunk of transitions is applied to it.
+const ROW_BLOCK: usize = 64;
+
+/// The listed units of every transition of a chunk, flattened.
+#[derive(Default)]
+struct ChunkLists {
+    /// Units, transition after transition.
+    units: Vec<usize>,
+    /// `(start, end, c)` into `units` per transition; c = +1 (active
+    /// units listed) or −1 (silent units listed).
+    spans: Vec<(usize, usize, f64)>,
+    /// `(trial, bin)` of the current (later) row per transition.
+    rows: Vec<(usize, usize)>,
+}
+
+/// Transitions `range` (flat index k: trial k / per_trial, bin
+/// k % per_trial + 1), processed block of rows by block of rows (see the
+/// module docs for the sums). Inlined into CPU-specific builds.
+#[inline(always)]
+fn accumulate_range_generic<const FMA: bool>(
+    acc: &mut Acc,
+    raster: &SpikeRaster,
+    range: std::ops::Range<usize>,
+    h: &[f64],
+    j: &[f64],
+    rowsum: &[f64],
+) {
     let n = h.len();
-    let active: u32 = prev.iter().map(|w| w.count_ones()).sum();
-    let silent = 2 * active as usize > n;
-    let c = if silent { -1.0 } else { 1.0 };
-    let mut list = std::mem::take(&mut acc.list);
-    list_units(prev, n, silent, &mut list);
-    // Fields.
-    for ((b, &hi), &rs) in acc.buf.iter_mut().zip(h).zip(rowsum) {
-        *b = hi - c * rs;
+    let per_trial = raster.n_bins() - 1;
+    let mut lists = ChunkLists::default();
+    let mut scratch = std::mem::take(&mut acc.list);
+    for k in range {
+        let (r, t) = (k / per_trial, k % per_trial + 1);
+        let prev = raster.row(r, t - 1);
+        let active: u32 = prev.iter().map(|w| w.count_ones()).sum();
+        let silent = 2 * active as usize > n;
+        list_units(prev, n, silent, &mut scratch);
+        let start = lists.units.len();
+        lists.units.extend_from_slice(&scratch);
+        lists
+            .spans
+            .push((start, lists.units.len(), if silent { -1.0 } else { 1.0 }));
+        lists.rows.push((r, t));
     }
-    let c2 = 2.0 * c;
-    for &jj in &list {
-        let col = &j[jj * n..(jj + 1) * n];
-        for (b, &x) in acc.buf.iter_mut().zip(col) {
-            *b += c2 * x;
+    acc.list = scratch;
+    for i0 in (0..n).step_by(ROW_BLOCK) {
+        let i1 = (i0 + ROW_BLOCK).min(n);
+        let bl = i1 - i0;
+        for (&(s0, s1, c), &(r, t)) in lists.spans.iter().zip(&lists.rows) {
+            let list = &lists.units[s0..s1];
+            let buf = &mut acc.buf[..bl];
+            for ((b, &hi), &rs) in buf.iter_mut().zip(&h[i0..i1]).zip(&rowsum[i0..i1]) {
+                *b = hi - c * rs;
+            }
+            let c2 = 2.0 * c;
+            let mut quads = list.chunks_exact(4);
+            for q in &mut quads {
+                let c0 = &j[q[0] * n + i0..][..bl];
+                let c1 = &j[q[1] * n + i0..][..bl];
+                let c2_ = &j[q[2] * n + i0..][..bl];
+                let c3 = &j[q[3] * n + i0..][..bl];
+                for ((((b, &a0), &a1), &a2), &a3) in buf.iter_mut().zip(c0).zip(c1).zip(c2_).zip(c3)
+                {
+                    *b += c2 * ((a0 + a1) + (a2 + a3));
+                }
+            }
+            for &jj in quads.remainder() {
+                let col = &j[jj * n + i0..jj * n + i1];
+                for (b, &x) in buf.iter_mut().zip(col) {
+                    *b += c2 * x;
+                }
+            }
+            let cur = raster.row(r, t);
+            let y = &mut acc.y[..bl];
+            for (ii, yi) in y.iter_mut().enumerate() {
+                let i = i0 + ii;
+                *yi = (((cur[i / 64] >> (i % 64)) & 1) as f64) * 2.0 - 1.0;
+            }
+            let (nll, rsum) = (&mut acc.nll[i0..][..bl], &mut acc.rsum[i0..][..bl]);
+            let (rc, w) = (&mut acc.rc[i0..][..bl], &mut acc.w[i0..][..bl]);
+            let y = &y[..bl];
+            for (((((b, &yi), nl), rs), rcc), ww) in buf
+                .iter_mut()
+                .zip(y)
+                .zip(nll.iter_mut())
+                .zip(rsum.iter_mut())
+                .zip(rc.iter_mut())
+                .zip(w.iter_mut())
+            {
+                let hi = *b;
+                let (th, lc) = if FMA {
+                    (tanh_fast_fma(hi), log_2cosh_fast_fma(hi))
+                } else {
+                    (tanh_fast(hi), log_2cosh_fast(hi))
+                };
+                *nl += lc - yi * hi;
+                let res = yi - th;
+                *rs += res;
+                *rcc += c * res;
+                *ww += 1.0 - th * th;
+                *b = c * res;
+            }
+            for &jj in list {
+                let g = &mut acc.g[jj * n + i0..][..bl];
+                for (x, &v) in g.iter_mut().zip(buf.iter()) {
+                    *x += v;
+                }
+            }
         }
     }
-    // y as ±1.
-    for (i, y) in acc.y.iter_mut().enumerate() {
-        *y = (((cur[i / 64] >> (i % 64)) & 1) as f64) * 2.0 - 1.0;
-    }
-    // Likelihood terms; buf becomes the residual r = y − tanh h.
-    for i in 0..n {
-        let hi = acc.buf[i];
-        let yi = acc.y[i];
-        let t = tanh_fast(hi);
-        acc.nll[i] += log_2cosh_fast(hi) - yi * hi;
-        let r = yi - t;
-        acc.rsum[i] += r;
-        acc.rc[i] += c * r;
-        acc.w[i] += 1.0 - t * t;
-        acc.buf[i] = c * r;
-    }
-    for &jj in &list {
-        let g = &mut acc.g[jj * n..(jj + 1) * n];
-        for (x, &r) in g.iter_mut().zip(&acc.buf) {
-            *x += r;
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn accumulate_range_avx2(
+    acc: &mut Acc,
+    raster: &SpikeRaster,
+    range: std::ops::Range<usize>,
+    h: &[f64],
+    j: &[f64],
+    rowsum: &[f64],
+) {
+    accumulate_range_generic::<true>(acc, raster, range, h, j, rowsum);
+}
+
+/// Dispatch to the AVX2 build where the CPU has it.
+fn accumulate_range(
+    acc: &mut Acc,
+    raster: &SpikeRaster,
+    range: std::ops::Range<usize>,
+    h: &[f64],
+    j: &[f64],
+    rowsum: &[f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features this build enables.
+            unsafe { accumulate_range_avx2(acc, raster, range, h, j, rowsum) };
+            return;
         }
     }
-    acc.list = list;
+    accumulate_range_generic::<false>(acc, raster, range, h, j, rowsum);
 }
 
 /// One pass over every transition of the raster.
@@ -273,23 +376,20 @@ fn evaluate(raster: &SpikeRaster, h: &DVector<f64>, j: &DMatrix<f64>, l2: f64) -
     let rowsum: Vec<f64> = j.row_iter().map(|r| r.sum()).collect();
     let js = j.as_slice();
     let hs = h.as_slice();
-    let chunk = 1024;
+    let chunk = 256;
     let acc = (0..total.div_ceil(chunk))
         .into_par_iter()
         .fold(
             || Acc::new(n),
             |mut acc, c| {
-                for k in c * chunk..((c + 1) * chunk).min(total) {
-                    let (r, t) = (k / per_trial, k % per_trial + 1);
-                    accumulate(
-                        &mut acc,
-                        raster.row(r, t - 1),
-                        raster.row(r, t),
-                        hs,
-                        js,
-                        &rowsum,
-                    );
-                }
+                accumulate_range(
+                    &mut acc,
+                    raster,
+                    c * chunk..((c + 1) * chunk).min(total),
+                    hs,
+                    js,
+                    &rowsum,
+                );
                 acc
             },
         )

@@ -25,7 +25,7 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::Net;
-use super::kernels::{par_gemm, par_gemm_nt};
+use super::kernels::{par_gemm, par_gemm_nt_sym};
 use super::plefka_t1_t::one_minus_sq;
 use super::solve::solve_tap;
 
@@ -91,7 +91,7 @@ pub(super) fn d_o2(
 /// the diagonal, `A` on it.
 pub(super) fn c_o2(net: &Net, m: &DVector<f64>, jc: &DMatrix<f64>) -> DMatrix<f64> {
     let big_a = one_minus_sq(m);
-    let mut c = par_gemm_nt(jc, &net.j);
+    let mut c = par_gemm_nt_sym(jc, &net.j);
     let n = m.len();
     for k in 0..n {
         for i in 0..n {

@@ -31,7 +31,7 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use super::Net;
-use super::kernels::{par_gemm_nt, tanh_fast};
+use super::kernels::{par_gemm_nt_sym, tanh_fast, tanh_fast_fma};
 use super::plefka_t1_t::one_minus_sq;
 use super::quadrature::Rule;
 
@@ -88,7 +88,7 @@ pub(super) fn c(
         col *= a[l];
     }
     let cov = if n > 1 {
-        par_gemm_nt(&ja, &net.j)
+        par_gemm_nt_sym(&ja, &net.j)
     } else {
         DMatrix::zeros(n, n)
     };
@@ -214,7 +214,7 @@ fn pair_sum(
             return;
         }
     }
-    pair_sum_generic(nodes, weights, ni, nk, acc, gi, gk, pi, pk);
+    pair_sum_generic::<false>(nodes, weights, ni, nk, acc, gi, gk, pi, pk);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -231,12 +231,12 @@ fn pair_sum_avx2(
     pi: f64,
     pk: f64,
 ) {
-    pair_sum_generic(nodes, weights, ni, nk, acc, gi, gk, pi, pk);
+    pair_sum_generic::<true>(nodes, weights, ni, nk, acc, gi, gk, pi, pk);
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn pair_sum_generic(
+fn pair_sum_generic<const FMA: bool>(
     nodes: &[f64],
     weights: &[f64],
     ni: &[f64],
@@ -251,7 +251,12 @@ fn pair_sum_generic(
         let bi = gi + pi * xp;
         let bk = gk + pk * xp;
         for ((a, &u), &v) in acc.iter_mut().zip(ni).zip(nk) {
-            *a += wp * tanh_fast(bi + u) * tanh_fast(bk - v);
+            let (ti, tk) = if FMA {
+                (tanh_fast_fma(bi + u), tanh_fast_fma(bk - v))
+            } else {
+                (tanh_fast(bi + u), tanh_fast(bk - v))
+            };
+            *a += wp * ti * tk;
         }
     }
 }

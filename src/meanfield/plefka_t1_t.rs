@@ -21,7 +21,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::kernels::{par_gemm_nt, par_gemv, par_gemv_t};
+use super::kernels::{par_gemm_nt_sym, par_gemv, par_gemv_t};
 use super::solve::solve_tap;
 use super::{Net, StepSummary, SummaryCache};
 
@@ -69,7 +69,7 @@ pub(super) fn c_o2(net: &Net, m: &DVector<f64>, m_prev: &DVector<f64>) -> DMatri
     for (l, mut col) in ja.column_iter_mut().enumerate() {
         col *= a[l];
     }
-    let mut c = par_gemm_nt(&ja, &net.j);
+    let mut c = par_gemm_nt_sym(&ja, &net.j);
     let n = m.len();
     for k in 0..n {
         for i in 0..n {
