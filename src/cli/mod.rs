@@ -12,6 +12,7 @@
 //! naming the file and the problem.
 
 mod data;
+mod meanfield;
 mod model_cmds;
 pub mod progress_bar;
 mod sk;
@@ -74,6 +75,10 @@ pub enum Command {
     Info(data::InfoArgs),
     /// Bin sorted spikes (NWB, Kilosort/Phy, CSV) into a binary raster, optionally aligned to trials.
     Bin(data::BinArgs),
+    /// Mean-field (Plefka) forward run: m(t), C, D and entropy production.
+    Forward(meanfield::ForwardArgs),
+    /// Fit H and J to a raster: exact maximum likelihood or mean-field moment matching.
+    Fit(meanfield::FitArgs),
 }
 
 /// Run one subcommand.
@@ -86,6 +91,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::SkCritical(a) => sk::sk_critical(a),
         Command::Info(a) => data::info(a),
         Command::Bin(a) => data::bin(a),
+        Command::Forward(a) => meanfield::forward(a),
+        Command::Fit(a) => meanfield::fit(a),
     }
 }
 
