@@ -11,7 +11,11 @@ use super::dataset::{Dataset, FittedModel};
 use super::plots::correlation_and_r2;
 use super::worker::{JobContext, message};
 use super::{AppModel, Command};
+use crate::fit::MlFit;
+use crate::meanfield::Method;
+use crate::meanfield::inverse::{MomentMatching, MomentTargets};
 use crate::model::KineticIsing;
+use crate::progress::TerminationReason;
 use crate::model::likelihood::mean_log_likelihood;
 use crate::model::simulate::{InitialState, SimulationOptions, simulate};
 use crate::model::stats::{Moments, time_averaged_moments};
@@ -21,13 +25,46 @@ use crate::model::stats::{Moments, time_averaged_moments};
 pub enum FitMethod {
     /// Exact maximum likelihood.
     MaximumLikelihood,
+    /// Moment matching with a mean-field (Plefka) method, by its CLI name.
+    MeanField(MeanFieldChoice),
+}
+
+/// The mean-field methods whose inverse the app offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MeanFieldChoice {
+    /// Plefka[t−1,t] order 2 (dynamical TAP).
+    Tap,
+    /// Plefka[t] order 2.
+    PlefkaT2,
+    /// Plefka[t−1] order 1 (Gaussian effective field).
+    PlefkaT1,
+    /// Plefka2[t] order 2 (pairwise reference).
+    Plefka2,
+}
+
+impl MeanFieldChoice {
+    const ALL: [MeanFieldChoice; 4] = [
+        MeanFieldChoice::Tap,
+        MeanFieldChoice::PlefkaT2,
+        MeanFieldChoice::PlefkaT1,
+        MeanFieldChoice::Plefka2,
+    ];
+    fn method(self) -> Method {
+        match self {
+            MeanFieldChoice::Tap => Method::PlefkaT1TO2,
+            MeanFieldChoice::PlefkaT2 => Method::PlefkaTO2,
+            MeanFieldChoice::PlefkaT1 => Method::PlefkaT1O1,
+            MeanFieldChoice::Plefka2 => Method::Plefka2TO2,
+        }
+    }
 }
 
 impl FitMethod {
     /// Name shown in the UI.
-    pub fn title(self) -> &'static str {
+    pub fn title(self) -> String {
         match self {
-            FitMethod::MaximumLikelihood => "exact maximum likelihood",
+            FitMethod::MaximumLikelihood => "exact maximum likelihood".into(),
+            FitMethod::MeanField(m) => format!("{} moment matching", m.method().paper_name()),
         }
     }
 }
@@ -128,8 +165,32 @@ fn fit_couplings(
     train: &crate::spikes::SpikeRaster,
     ctx: &JobContext<FittedModel>,
 ) -> Result<(DVector<f64>, DMatrix<f64>, crate::progress::FitInfo), String> {
-    let _ = (req, train, ctx);
-    Err("fitting arrives with the mean-field work".into())
+    let (h, j, info) = match req.method {
+        FitMethod::MaximumLikelihood => {
+            let est = MlFit {
+                l2: req.l2,
+                ..Default::default()
+            }
+            .validate()
+            .map_err(message)?
+            .fit(train, ctx, &ctx.stop)
+            .map_err(message)?;
+            (est.h, est.j, est.info)
+        }
+        FitMethod::MeanField(choice) => {
+            let targets = MomentTargets::from_raster(train).map_err(message)?;
+            let fit = MomentMatching::default()
+                .validate()
+                .map_err(message)?
+                .fit(choice.method(), &targets, ctx, &ctx.stop)
+                .map_err(message)?;
+            (fit.h, fit.j, fit.info)
+        }
+    };
+    if info.reason == TerminationReason::Cancelled {
+        return Err("Cancelled.".into());
+    }
+    Ok((h, j, info))
 }
 
 /// View state of the Fit tab.
@@ -160,11 +221,19 @@ impl FitTab {
         ui.heading("Fit couplings and fields");
         ui.horizontal(|ui| {
             ui.label("Method:");
-            ui.selectable_value(
-                &mut self.settings.method,
-                FitMethod::MaximumLikelihood,
-                FitMethod::MaximumLikelihood.title(),
-            );
+            egui::ComboBox::from_label("fit method")
+                .selected_text(self.settings.method.title())
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(
+                        &mut self.settings.method,
+                        FitMethod::MaximumLikelihood,
+                        FitMethod::MaximumLikelihood.title(),
+                    );
+                    for m in MeanFieldChoice::ALL {
+                        let f = FitMethod::MeanField(m);
+                        ui.selectable_value(&mut self.settings.method, f, f.title());
+                    }
+                });
             ui.add(
                 egui::Slider::new(&mut self.settings.l2, 0.0..=10.0)
                     .logarithmic(true)
