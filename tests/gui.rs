@@ -97,6 +97,11 @@ fn a_session_saves_and_reopens() {
     h.get_by_role_and_label(Role::TextInput, "Session file:")
         .type_text(session.to_str().unwrap());
     h.step();
+    h.get_by_label("Fit").click();
+    h.run_steps(2);
+    h.get_by_label("Run fit").click();
+    wait_idle(&mut h, Duration::from_secs(60));
+    let fitted_j = h.state().model().fit.as_ref().expect("fitted").j.clone();
     h.get_by_label("Couplings").click();
     h.step();
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
@@ -118,7 +123,10 @@ fn a_session_saves_and_reopens() {
         .as_ref()
         .map(|d| d.raster.shape());
     assert_eq!(shape, Some((1, 200, 4)));
-    h2.get_by_label_contains("No couplings yet");
+    // The fitted couplings come back with the session.
+    let restored = h2.state().model().fit.as_ref().expect("fit restored").j.clone();
+    assert_eq!(restored, fitted_j);
+    h2.get_by_label("Fitted couplings");
 
     // A session whose data file is gone opens with a clear message.
     std::fs::remove_file(&data).unwrap();

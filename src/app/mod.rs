@@ -142,6 +142,10 @@ pub struct IsingScopeApp {
     /// Messages for the user (errors name the file and the problem).
     message: Option<(bool, String)>,
     session_path: String,
+    /// A fit from a session, applied when its dataset has loaded.
+    pending_fit: Option<session::SavedFit>,
+    /// A unit order from a session, applied with its dataset.
+    pending_order: Option<Vec<usize>>,
     wake: Wake,
     /// Frames drawn, for the responsiveness test.
     pub frames: u64,
@@ -180,6 +184,8 @@ impl IsingScopeApp {
             job: None,
             message: None,
             session_path: "session.ron".into(),
+            pending_fit: None,
+            pending_order: None,
             wake,
             frames: 0,
         };
@@ -311,9 +317,23 @@ impl IsingScopeApp {
             self.prefs.recent_files.truncate(10);
         }
         self.message = Some((false, format!("Loaded {}", ds.summary())));
-        self.model.order = (0..ds.raster.n_units()).collect();
+        let n = ds.raster.n_units();
+        self.model.order = match self.pending_order.take() {
+            Some(o) if o.len() == n && {
+                let mut seen = vec![false; n];
+                o.iter().all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
+            } => o,
+            _ => (0..n).collect(),
+        };
         self.model.generation += 1;
-        self.model.fit = None;
+        self.model.fit = self
+            .pending_fit
+            .take()
+            .and_then(|f| f.to_fit(ds.raster.n_units()))
+            .map(|mut f| {
+                f.generation = self.model.generation * 1000 + 1;
+                f
+            });
         self.raster.reset_view();
         self.model.dataset = Some(Arc::new(ds));
     }
@@ -328,6 +348,7 @@ impl IsingScopeApp {
             couplings_threshold: self.couplings.threshold,
             order: self.model.order.clone(),
             phase_lab: self.phase_lab.settings.clone(),
+            fitted: self.model.fit.as_ref().map(session::SavedFit::from_fit),
         }
     }
 
@@ -337,6 +358,8 @@ impl IsingScopeApp {
         self.raster.apply_view_state(&s.raster);
         self.couplings.threshold = s.couplings_threshold;
         self.phase_lab.apply_settings(s.phase_lab.clone());
+        self.pending_fit = s.fitted.clone();
+        self.pending_order = Some(s.order.clone());
         if let Some(req) = s.load {
             if req.path.as_os_str().is_empty() || req.path.exists() {
                 self.start_load(req);

@@ -31,6 +31,52 @@ pub struct Session {
     pub order: Vec<usize>,
     /// Phase lab sliders, seed and sweep settings.
     pub phase_lab: super::phase_lab::PhaseLabSettings,
+    /// The fitted model, restored when the data load again.
+    pub fitted: Option<SavedFit>,
+}
+
+/// A fitted model as a session stores it (effective parameters).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedFit {
+    /// How it was fitted.
+    pub method: String,
+    /// Fields, length N.
+    pub h: Vec<f64>,
+    /// Couplings, row-major N × N (row i = receiving neuron).
+    pub j: Vec<f64>,
+    /// The convergence record.
+    pub info: crate::progress::FitInfo,
+}
+
+impl SavedFit {
+    /// Store a fit.
+    pub fn from_fit(f: &super::dataset::FittedModel) -> Self {
+        let n = f.h.len();
+        Self {
+            method: f.method.clone(),
+            h: f.h.iter().copied().collect(),
+            j: (0..n)
+                .flat_map(|i| (0..n).map(move |k| (i, k)))
+                .map(|(i, k)| f.j[(i, k)])
+                .collect(),
+            info: f.info.clone(),
+        }
+    }
+
+    /// Rebuild the fit for a dataset of `n` units (None if the sizes differ).
+    pub fn to_fit(&self, n: usize) -> Option<super::dataset::FittedModel> {
+        if self.h.len() != n || self.j.len() != n * n {
+            return None;
+        }
+        Some(super::dataset::FittedModel {
+            method: self.method.clone(),
+            h: nalgebra::DVector::from_column_slice(&self.h),
+            j: nalgebra::DMatrix::from_row_slice(n, n, &self.j),
+            info: self.info.clone(),
+            generation: 0,
+            check: None,
+        })
+    }
 }
 
 impl Default for Session {
@@ -44,6 +90,7 @@ impl Default for Session {
             couplings_threshold: 0.0,
             order: Vec::new(),
             phase_lab: Default::default(),
+            fitted: None,
         }
     }
 }
