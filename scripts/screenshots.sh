@@ -27,7 +27,7 @@ shoot() { # tab name, output file, extra args
 shoot data data.png
 shoot raster raster.png
 shoot couplings couplings.png
-shoot fit fit.png
+SHOT_DELAY=${FIT_DELAY:-25} shoot fit fit.png --fit assets/sk_demo/spikes.npy
 # The phase lab, playing, below and above the critical coupling (β = 1,
 # ΔJ = 0.5: J0_c ≈ 1.35), from session files.
 tmp=$(mktemp -d)

@@ -8,7 +8,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(command) => run(command),
-        None => open_app(cli.file, cli.tab),
+        None => open_app(cli.file, cli.tab, cli.fit),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -23,14 +23,16 @@ fn main() -> std::process::ExitCode {
 fn open_app(
     file: Option<std::path::PathBuf>,
     tab: Option<isingscope::cli::AppTab>,
+    fit: bool,
 ) -> anyhow::Result<()> {
-    isingscope::app::run(file, tab)
+    isingscope::app::run(file, tab, fit)
 }
 
 #[cfg(not(feature = "gui"))]
 fn open_app(
     _file: Option<std::path::PathBuf>,
     _tab: Option<isingscope::cli::AppTab>,
+    _fit: bool,
 ) -> anyhow::Result<()> {
     anyhow::bail!(
         "this build has no desktop app (built without the \"gui\" feature); run a subcommand, see --help"

@@ -124,7 +124,14 @@ fn a_session_saves_and_reopens() {
         .map(|d| d.raster.shape());
     assert_eq!(shape, Some((1, 200, 4)));
     // The fitted couplings come back with the session.
-    let restored = h2.state().model().fit.as_ref().expect("fit restored").j.clone();
+    let restored = h2
+        .state()
+        .model()
+        .fit
+        .as_ref()
+        .expect("fit restored")
+        .j
+        .clone();
     assert_eq!(restored, fitted_j);
     h2.get_by_label("Fitted couplings");
 
@@ -251,8 +258,10 @@ fn the_demo_recording_opens_and_rebinning_changes_the_raster() {
 fn simulate_dataset(h: &mut Harness<'static, IsingScopeApp>, n: f64, steps: f64) {
     h.get_by_label("Simulate an SK network").click();
     h.step();
-    h.get_by_role_and_label(Role::SpinButton, "steps").set_value_accesskit(steps);
-    h.get_by_role_and_label(Role::SpinButton, "N").set_value_accesskit(n);
+    h.get_by_role_and_label(Role::SpinButton, "steps")
+        .set_value_accesskit(steps);
+    h.get_by_role_and_label(Role::SpinButton, "N")
+        .set_value_accesskit(n);
     h.step();
     h.get_by_label("Simulate").click();
     wait_idle(h, Duration::from_secs(60));
@@ -269,7 +278,11 @@ fn a_fit_runs_to_completion_and_shows_its_heatmap() {
     wait_idle(&mut h, Duration::from_secs(120));
     let model = h.state().model();
     let fit = model.fit.as_ref().expect("a fitted model");
-    let truth = model.dataset.as_ref().and_then(|d| d.truth.as_ref()).expect("truth");
+    let truth = model
+        .dataset
+        .as_ref()
+        .and_then(|d| d.truth.as_ref())
+        .expect("truth");
     // Exact ML on 20,000 transitions of a 20-spin network recovers J well:
     // the standard error of one coupling is about 1/sqrt(T·Var) ≈ 0.01,
     // against true couplings of spread ΔJ/√N ≈ 0.22.

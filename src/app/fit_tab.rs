@@ -15,10 +15,10 @@ use crate::fit::MlFit;
 use crate::meanfield::Method;
 use crate::meanfield::inverse::{MomentMatching, MomentTargets};
 use crate::model::KineticIsing;
-use crate::progress::TerminationReason;
 use crate::model::likelihood::mean_log_likelihood;
 use crate::model::simulate::{InitialState, SimulationOptions, simulate};
 use crate::model::stats::{Moments, time_averaged_moments};
+use crate::progress::TerminationReason;
 
 /// Fitting methods offered in the app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -235,8 +235,8 @@ impl FitTab {
                     }
                 });
             ui.add(
-                egui::Slider::new(&mut self.settings.l2, 0.0..=10.0)
-                    .logarithmic(true)
+                egui::Slider::new(&mut self.settings.l2, 0.0..=1.0)
+                    .fixed_decimals(4)
                     .text("L2 penalty"),
             );
             ui.checkbox(&mut self.settings.holdout, "hold out the last 20 % of bins");

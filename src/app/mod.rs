@@ -146,6 +146,8 @@ pub struct IsingScopeApp {
     pending_fit: Option<session::SavedFit>,
     /// A unit order from a session, applied with its dataset.
     pending_order: Option<Vec<usize>>,
+    /// Start a fit (default settings) once the next dataset has loaded.
+    pub fit_after_load: bool,
     wake: Wake,
     /// Frames drawn, for the responsiveness test.
     pub frames: u64,
@@ -186,6 +188,7 @@ impl IsingScopeApp {
             session_path: "session.ron".into(),
             pending_fit: None,
             pending_order: None,
+            fit_after_load: false,
             wake,
             frames: 0,
         };
@@ -286,7 +289,10 @@ impl IsingScopeApp {
                     match r {
                         Ok(ds) => {
                             self.data.last_request = self.data.pending_request.take();
-                            self.set_dataset(ds)
+                            self.set_dataset(ds);
+                            if std::mem::take(&mut self.fit_after_load) {
+                                self.start_fit(self.fit.settings());
+                            }
                         }
                         // The previous dataset stays loaded.
                         Err(e) => self.message = Some((true, e)),
@@ -319,10 +325,15 @@ impl IsingScopeApp {
         self.message = Some((false, format!("Loaded {}", ds.summary())));
         let n = ds.raster.n_units();
         self.model.order = match self.pending_order.take() {
-            Some(o) if o.len() == n && {
-                let mut seen = vec![false; n];
-                o.iter().all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
-            } => o,
+            Some(o)
+                if o.len() == n && {
+                    let mut seen = vec![false; n];
+                    o.iter()
+                        .all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
+                } =>
+            {
+                o
+            }
             _ => (0..n).collect(),
         };
         self.model.generation += 1;
@@ -598,7 +609,11 @@ impl From<crate::cli::AppTab> for Tab {
 }
 
 /// Open the app window and run until it is closed; `tab` is shown first.
-pub fn run(file: Option<PathBuf>, tab: Option<crate::cli::AppTab>) -> anyhow::Result<()> {
+pub fn run(
+    file: Option<PathBuf>,
+    tab: Option<crate::cli::AppTab>,
+    fit: bool,
+) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 800.0])
@@ -618,6 +633,7 @@ pub fn run(file: Option<PathBuf>, tab: Option<crate::cli::AppTab>) -> anyhow::Re
             if let Some(t) = tab {
                 app.show_tab(t.into());
             }
+            app.fit_after_load = fit;
             Ok(Box::new(app))
         }),
     )

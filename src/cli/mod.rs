@@ -36,6 +36,9 @@ pub struct Cli {
     /// The app tab to show first.
     #[arg(long, value_enum)]
     pub tab: Option<AppTab>,
+    /// Fit couplings (exact maximum likelihood) as soon as the data have loaded.
+    #[arg(long)]
+    pub fit: bool,
     /// Run headless.
     #[command(subcommand)]
     pub command: Option<Command>,
