@@ -13,6 +13,7 @@
 
 mod model_cmds;
 pub mod progress_bar;
+mod state_space;
 
 use std::path::PathBuf;
 
@@ -44,6 +45,10 @@ pub enum Command {
     Stats(model_cmds::StatsArgs),
     /// Exact m(t), C, D and entropy production for N <= 12 by enumerating 2^N states.
     Exact(model_cmds::ExactArgs),
+    /// Fit the state-space kinetic Ising model (time-varying fields and couplings) by EM; entropy flow over time.
+    StateSpace(state_space::StateSpaceArgs),
+    /// Draw Gaussian-process ground truth h(t), J(t) and simulate 0/1 spikes from it.
+    SynthStateSpace(state_space::SynthStateSpaceArgs),
 }
 
 /// Run one subcommand.
@@ -52,6 +57,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Simulate(a) => model_cmds::simulate(a),
         Command::Stats(a) => model_cmds::stats(a),
         Command::Exact(a) => model_cmds::exact(a),
+        Command::StateSpace(a) => state_space::state_space(a),
+        Command::SynthStateSpace(a) => state_space::synth_state_space(a),
     }
 }
 
