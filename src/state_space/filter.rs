@@ -27,8 +27,8 @@
 //! L(theta_f) + 1/2 log det Sigma_f - 1/2 log det Sigma_o
 //! ```
 
-use super::linalg::{cholesky_in_place, cholesky_inverse, cholesky_solve, half_log_det};
-use super::model::{DataSummary, sigmoid, softplus};
+use super::linalg::{cholesky_in_place, cholesky_inverse, cholesky_solve, dot, half_log_det};
+use super::model::DataSummary;
 use crate::progress::StopToken;
 use crate::{Error, Result};
 
@@ -55,8 +55,8 @@ impl Default for NewtonOptions {
 /// Reusable buffers of one filter run (one per worker thread).
 pub(crate) struct FilterScratch {
     d: usize,
-    a: Vec<f64>,
-    a_trial: Vec<f64>,
+    sig: Vec<f64>,
+    sig_trial: Vec<f64>,
     grad: Vec<f64>,
     delta: Vec<f64>,
     theta: Vec<f64>,
@@ -74,8 +74,8 @@ impl FilterScratch {
     pub(crate) fn new(d: usize, max_patterns: usize) -> Self {
         Self {
             d,
-            a: vec![0.0; max_patterns],
-            a_trial: vec![0.0; max_patterns],
+            sig: vec![0.0; max_patterns],
+            sig_trial: vec![0.0; max_patterns],
             grad: vec![0.0; d],
             delta: vec![0.0; d],
             theta: vec![0.0; d],
@@ -100,17 +100,20 @@ pub(crate) struct FilterOutcome {
     pub unconverged: usize,
 }
 
-/// Activations `a_p = theta . F_p` for the patterns of transition `t`;
-/// returns `sum_p c_p softplus(a_p)`.
-fn activations(summary: &DataSummary, t: usize, theta: &[f64], a: &mut [f64]) -> f64 {
+/// For the patterns of transition `t`, `sig_p = sigmoid(theta . F_p)`;
+/// returns `sum_p c_p softplus(theta . F_p)`. One `exp` and one `log1p`
+/// per pattern serve both (stable for any activation).
+fn activations(summary: &DataSummary, t: usize, theta: &[f64], sig: &mut [f64]) -> f64 {
     let mut log_partition = 0.0;
-    for (slot, p) in a.iter_mut().zip(summary.patterns(t)) {
+    for (slot, p) in sig.iter_mut().zip(summary.patterns(t)) {
         let mut x = theta[0];
         for &j in summary.active(p) {
             x += theta[1 + j as usize];
         }
-        *slot = x;
-        log_partition += summary.count(p) * softplus(x);
+        let e = (-x.abs()).exp();
+        let inv = 1.0 / (1.0 + e);
+        *slot = if x >= 0.0 { inv } else { e * inv };
+        log_partition += summary.count(p) * (x.max(0.0) + e.ln_1p());
     }
     log_partition
 }
@@ -130,56 +133,54 @@ fn objective(
     for k in 0..d {
         diff[k] = theta[k] - theta_o[k];
     }
-    for k in 0..d {
-        let row = &prec[k * d..(k + 1) * d];
-        pd[k] = row.iter().zip(diff.iter()).map(|(p, x)| p * x).sum();
+    for (k, pk) in pd.iter_mut().enumerate() {
+        *pk = dot(&prec[k * d..(k + 1) * d], diff);
     }
-    let quad: f64 = diff.iter().zip(pd.iter()).map(|(x, y)| x * y).sum();
-    let data: f64 = theta.iter().zip(y).map(|(a, b)| a * b).sum();
-    data - log_partition - 0.5 * quad
+    dot(theta, y) - log_partition - 0.5 * dot(diff, pd)
 }
 
-/// Gradient and Hessian (lower triangle, row-major) of `-L` curvature:
-/// `grad = Y - sum_p c_p sigmoid(a_p) F_p - P diff`,
-/// `hess = sum_p c_p s_p (1 - s_p) F_p F_p^T + P`. Only the active entries
-/// of each 0/1 pattern enter the Gram product.
-#[allow(clippy::too_many_arguments)]
-fn gradient_and_hessian(
-    summary: &DataSummary,
-    t: usize,
-    a: &[f64],
-    y: &[f64],
-    prec: &[f64],
-    pd: &[f64],
-    grad: &mut [f64],
-    hess: &mut [f64],
-) {
-    let d = y.len();
-    for k in 0..d {
-        grad[k] = y[k] - pd[k];
+/// Gradient `grad = Y - sum_p c_p sigmoid_p F_p - P diff` from the
+/// sigmoids of [`activations`].
+fn gradient(summary: &DataSummary, t: usize, sig: &[f64], y: &[f64], pd: &[f64], grad: &mut [f64]) {
+    for ((g, y), pd) in grad.iter_mut().zip(y).zip(pd) {
+        *g = y - pd;
     }
-    hess.fill(0.0);
-    for (&ak, p) in a.iter().zip(summary.patterns(t)) {
-        let c = summary.count(p);
-        let s = sigmoid(ak);
-        let cs = c * s;
-        let w = cs * (1.0 - s);
-        let act = summary.active(p);
+    for (&s, p) in sig.iter().zip(summary.patterns(t)) {
+        let cs = summary.count(p) * s;
         grad[0] -= cs;
+        for &j in summary.active(p) {
+            grad[1 + j as usize] -= cs;
+        }
+    }
+}
+
+/// Lower triangle (row-major) of `H = sum_p c_p s_p (1 - s_p) F_p F_p^T + P`
+/// from the sigmoids of [`activations`]. Only the active entries of each 0/1
+/// pattern enter the Gram product.
+fn hessian(summary: &DataSummary, t: usize, sig: &[f64], prec: &[f64], hess: &mut [f64]) {
+    let d = summary.dim();
+    assert_eq!(hess.len(), d * d, "Hessian buffer must be D x D");
+    hess.copy_from_slice(prec);
+    let base = hess.as_mut_ptr();
+    for (&s, p) in sig.iter().zip(summary.patterns(t)) {
+        let w = summary.count(p) * s * (1.0 - s);
+        let act = summary.active(p);
         hess[0] += w;
         for (m, &j) in act.iter().enumerate() {
             let k = 1 + j as usize;
-            grad[k] -= cs;
-            let row = &mut hess[k * d..k * d + k + 1];
-            row[0] += w;
-            for &l in &act[..=m] {
-                row[1 + l as usize] += w;
+            // SAFETY: `DataSummary` stores the active units of a pattern in
+            // ascending order and each is < N = d - 1. So k = 1 + j <= d - 1,
+            // and every l in act[..=m] satisfies l <= j, hence the offsets
+            // k * d and k * d + 1 + l are < d * d = hess.len(). This is the
+            // hot loop of the whole fit (the sparse Gram product); bounds
+            // checks here cost about a third of its time.
+            unsafe {
+                let row = base.add(k * d);
+                *row += w;
+                for &l in act.get_unchecked(..=m) {
+                    *row.add(1 + l as usize) += w;
+                }
             }
-        }
-    }
-    for k in 0..d {
-        for l in 0..=k {
-            hess[k * d + l] += prec[k * d + l];
         }
     }
 }
@@ -196,13 +197,14 @@ pub(crate) fn log_posterior(
     prec: &[f64],
 ) -> (f64, Vec<f64>, Vec<f64>) {
     let d = theta.len();
-    let mut a = vec![0.0; summary.patterns(t).len()];
-    let lp = activations(summary, t, theta, &mut a);
+    let mut sig = vec![0.0; summary.patterns(t).len()];
+    let lp = activations(summary, t, theta, &mut sig);
     let (mut diff, mut pd) = (vec![0.0; d], vec![0.0; d]);
     let y = summary.y(t, i);
     let l = objective(theta, y, theta_o, prec, lp, &mut diff, &mut pd);
     let (mut g, mut h) = (vec![0.0; d], vec![0.0; d * d]);
-    gradient_and_hessian(summary, t, &a, y, prec, &pd, &mut g, &mut h);
+    gradient(summary, t, &sig, y, &pd, &mut g);
+    hessian(summary, t, &sig, prec, &mut h);
     super::linalg::symmetrize_from_lower(&mut h, d);
     (l, g, h)
 }
@@ -262,31 +264,20 @@ pub(crate) fn filter_neuron(
         let y = summary.y(t, i);
         let n_pat = summary.patterns(t).len();
 
-        // Newton iterations from the warm start.
+        // Newton iterations from the warm start. A fresh Hessian is formed
+        // for the first step and whenever the previous step reduced the
+        // gradient less than 10-fold; otherwise the previous factor is
+        // reused (a chord step, still an ascent direction). The factor
+        // used for Sigma_f is always formed at the final iterate.
         s.theta.copy_from_slice(&theta_f[t * d..(t + 1) * d]);
-        let lp = activations(summary, t, &s.theta, &mut s.a[..n_pat]);
+        let lp = activations(summary, t, &s.theta, &mut s.sig[..n_pat]);
         let mut obj = objective(&s.theta, y, &theta_o, prec, lp, &mut s.diff, &mut s.pd);
+        gradient(summary, t, &s.sig[..n_pat], y, &s.pd, &mut s.grad);
         let mut converged = false;
-        let mut stalled = false;
+        let mut factor_at_current = false;
+        let mut have_factor = false;
+        let mut prev_gmax = f64::INFINITY;
         for it in 0..=opts.max_iter {
-            gradient_and_hessian(
-                summary,
-                t,
-                &s.a[..n_pat],
-                y,
-                prec,
-                &s.pd,
-                &mut s.grad,
-                &mut s.hess,
-            );
-            if !cholesky_in_place(&mut s.hess, d) {
-                return Err(diverged(
-                    t,
-                    format!(
-                        "the posterior Hessian of neuron {i} at transition {t} is not positive definite (non-finite parameters?)"
-                    ),
-                ));
-            }
             let gmax = s.grad.iter().fold(0.0f64, |m, g| m.max(g.abs())) / n_trials;
             if !gmax.is_finite() {
                 return Err(diverged(
@@ -298,19 +289,29 @@ pub(crate) fn filter_neuron(
                 converged = true;
                 break;
             }
-            if it == opts.max_iter || stalled {
+            if it == opts.max_iter {
                 break;
             }
+            if !(have_factor && gmax < 0.1 * prev_gmax) {
+                hessian(summary, t, &s.sig[..n_pat], prec, &mut s.hess);
+                if !cholesky_in_place(&mut s.hess, d) {
+                    return Err(not_pd(i, t));
+                }
+                have_factor = true;
+                factor_at_current = true;
+            }
+            prev_gmax = gmax;
             s.delta.copy_from_slice(&s.grad);
             cholesky_solve(&s.hess, d, &mut s.delta);
             // Backtracking: accept the largest step 2^-m that does not
             // decrease L (beyond rounding).
             let mut step = 1.0;
-            loop {
+            let mut accepted = false;
+            while step >= 1e-10 {
                 for k in 0..d {
                     s.theta_trial[k] = s.theta[k] + step * s.delta[k];
                 }
-                let lp = activations(summary, t, &s.theta_trial, &mut s.a_trial[..n_pat]);
+                let lp = activations(summary, t, &s.theta_trial, &mut s.sig_trial[..n_pat]);
                 let obj_trial = objective(
                     &s.theta_trial,
                     y,
@@ -322,17 +323,26 @@ pub(crate) fn filter_neuron(
                 );
                 if obj_trial >= obj - 1e-12 * (1.0 + obj.abs()) {
                     std::mem::swap(&mut s.theta, &mut s.theta_trial);
-                    std::mem::swap(&mut s.a, &mut s.a_trial);
+                    std::mem::swap(&mut s.sig, &mut s.sig_trial);
                     std::mem::swap(&mut s.diff, &mut s.diff_trial);
                     std::mem::swap(&mut s.pd, &mut s.pd_trial);
                     obj = obj_trial;
+                    accepted = true;
                     break;
                 }
                 step *= 0.5;
-                if step < 1e-10 {
-                    stalled = true;
-                    break;
-                }
+            }
+            if !accepted {
+                // No ascent left at rounding level: keep the iterate.
+                break;
+            }
+            factor_at_current = false;
+            gradient(summary, t, &s.sig[..n_pat], y, &s.pd, &mut s.grad);
+        }
+        if !factor_at_current {
+            hessian(summary, t, &s.sig[..n_pat], prec, &mut s.hess);
+            if !cholesky_in_place(&mut s.hess, d) {
+                return Err(not_pd(i, t));
             }
         }
         if !converged {
@@ -348,6 +358,15 @@ pub(crate) fn filter_neuron(
         outcome.evidence += obj - half_log_det(&s.hess, d) - half_log_det(&s.chol_o, d);
     }
     Ok(outcome)
+}
+
+fn not_pd(i: usize, t: usize) -> Error {
+    diverged(
+        t,
+        format!(
+            "the posterior Hessian of neuron {i} at transition {t} is not positive definite (non-finite parameters?)"
+        ),
+    )
 }
 
 fn diverged(t: usize, reason: String) -> Error {

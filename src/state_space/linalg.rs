@@ -5,41 +5,128 @@
 //!
 //! Triangular factors are stored row-major in the lower triangle
 //! (`l[i * d + j]`, `j <= i`); the strict upper triangle of a factor buffer
-//! is left untouched and never read. Symmetric matrices are stored full, so
+//! holds its transpose and is never read by the solves. Symmetric matrices are stored full, so
 //! row- and column-major agree.
 
 use nalgebra::{DMatrixViewMut, Dyn, MatrixView};
 
-/// Factor the symmetric positive-definite matrix `a` (its lower triangle is
-/// read) in place as `L L^T`. Returns `false` (leaving `a` partly
-/// overwritten) if a pivot is not positive and finite, i.e. the matrix is
-/// not numerically positive definite.
-pub(crate) fn cholesky_in_place(a: &mut [f64], d: usize) -> bool {
-    for i in 0..d {
-        let (done, rest) = a.split_at_mut(i * d);
-        let row_i = &mut rest[..d];
-        for j in 0..i {
-            let row_j = &done[j * d..j * d + j + 1];
-            let dot: f64 = row_i[..j].iter().zip(&row_j[..j]).map(|(x, y)| x * y).sum();
-            row_i[j] = (row_i[j] - dot) / row_j[j];
+/// Define `$name` as a call of `$imp`, compiled a second time with AVX2
+/// and FMA enabled and chosen at run time when the CPU has them (the
+/// baseline x86-64 target has only SSE2; these kernels are 2-lane bound
+/// without it).
+macro_rules! with_avx2 {
+    ($(#[$doc:meta])* $name:ident => $imp:ident ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?) => {
+        $(#[$doc])*
+        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn fast($($arg: $ty),*) $(-> $ret)? {
+                    $imp($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked above),
+                    // the only requirement of calling a target-feature fn.
+                    return unsafe { fast($($arg),*) };
+                }
+            }
+            $imp($($arg),*)
         }
-        let dot: f64 = row_i[..i].iter().map(|x| x * x).sum();
-        let pivot = row_i[i] - dot;
+    };
+}
+
+with_avx2!(
+    /// Factor the symmetric positive-definite matrix `a` (its lower triangle
+    /// is read) in place as `L L^T`; `false` if it is not numerically
+    /// positive definite (see `cholesky_in_place_impl`).
+    cholesky_in_place => cholesky_in_place_impl(a: &mut [f64], d: usize) -> bool
+);
+with_avx2!(
+    /// Solve `L L^T x = b` in place.
+    cholesky_solve => cholesky_solve_impl(l: &[f64], d: usize, b: &mut [f64])
+);
+with_avx2!(
+    /// `out = (L L^T)^{-1}` using `work` for `L^{-1}`.
+    cholesky_inverse => cholesky_inverse_impl(l: &[f64], d: usize, work: &mut [f64], out: &mut [f64])
+);
+
+/// `sum_k a_k b_k` over the common length, with eight independent
+/// accumulators so that the loop vectorises and is not bound by the
+/// latency of one running sum.
+#[inline(always)]
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let mut acc = [0.0f64; 8];
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        sum += x * y;
+    }
+    sum
+}
+
+/// Factor the symmetric positive-definite matrix `a` (its lower triangle is
+/// read) in place as `L L^T` (both triangles are overwritten). Returns
+/// `false` (leaving `a` partly overwritten) if a pivot is not positive and
+/// finite, i.e. the matrix is not numerically positive definite.
+#[inline(always)]
+fn cholesky_in_place_impl(a: &mut [f64], d: usize) -> bool {
+    // Right-looking (outer-product) form on the upper triangle, row-major:
+    // every inner loop is a contiguous axpy, so it vectorises, and each
+    // pivot costs one division. The result U (A = U^T U) is then copied to
+    // the lower triangle as L = U^T.
+    for i in 0..d {
+        for j in 0..i {
+            a[j * d + i] = a[i * d + j];
+        }
+    }
+    for j in 0..d {
+        let (head, tail) = a.split_at_mut((j + 1) * d);
+        let row_j = &mut head[j * d..];
+        let pivot = row_j[j];
         if !(pivot > 0.0 && pivot.is_finite()) {
             return false;
         }
-        row_i[i] = pivot.sqrt();
+        let u = pivot.sqrt();
+        row_j[j] = u;
+        let r = 1.0 / u;
+        for x in row_j[j + 1..].iter_mut() {
+            *x *= r;
+        }
+        let row_j = &head[j * d..];
+        for (i, row_i) in (j + 1..d).zip(tail.chunks_exact_mut(d)) {
+            let f = row_j[i];
+            if f != 0.0 {
+                for (x, y) in row_i[i..].iter_mut().zip(&row_j[i..]) {
+                    *x -= f * y;
+                }
+            }
+        }
+    }
+    for i in 0..d {
+        for j in 0..i {
+            a[i * d + j] = a[j * d + i];
+        }
     }
     true
 }
 
 /// Solve `L L^T x = b` in place (`l` from [`cholesky_in_place`]).
-pub(crate) fn cholesky_solve(l: &[f64], d: usize, b: &mut [f64]) {
+#[inline(always)]
+fn cholesky_solve_impl(l: &[f64], d: usize, b: &mut [f64]) {
     // L y = b
     for i in 0..d {
-        let row = &l[i * d..i * d + i];
-        let dot: f64 = row.iter().zip(&b[..i]).map(|(x, y)| x * y).sum();
-        b[i] = (b[i] - dot) / l[i * d + i];
+        let sum = dot(&l[i * d..i * d + i], &b[..i]);
+        b[i] = (b[i] - sum) / l[i * d + i];
     }
     // L^T x = y
     for i in (0..d).rev() {
@@ -59,7 +146,8 @@ pub(crate) fn half_log_det(l: &[f64], d: usize) -> f64 {
 
 /// `out = (L L^T)^{-1}` (full symmetric), using `work` (`d * d`) for
 /// `L^{-1}`. Costs about `d^3 / 3` multiply-adds.
-pub(crate) fn cholesky_inverse(l: &[f64], d: usize, work: &mut [f64], out: &mut [f64]) {
+#[inline(always)]
+fn cholesky_inverse_impl(l: &[f64], d: usize, work: &mut [f64], out: &mut [f64]) {
     // Rows of M = L^{-1} (lower triangular): row_i = (e_i - sum_{k<i} L_ik row_k) / L_ii.
     work.fill(0.0);
     for i in 0..d {
