@@ -13,12 +13,17 @@
 //!
 //! `L` is strictly concave, so Newton's method with a backtracking safeguard
 //! (halve the step until `L` does not decrease) converges to the unique
-//! maximiser from any start. Iteration stops when `max_k |grad_k| / R` at
-//! the current iterate is below the tolerance; `H` is then evaluated at that
-//! same final iterate (the reference stores it at the penultimate one; the
-//! difference vanishes with a tight tolerance). All solves use Cholesky
-//! factors; the precision `Sigma_o^{-1}` is formed from the Cholesky factor
-//! of `Sigma_o`, which is at least as well conditioned as `Q`.
+//! maximiser from any start. Once a step has cut the gradient more than
+//! ten-fold, the next steps reuse that Hessian factor (chord steps, linear
+//! convergence at a rate of the size of the remaining error), which saves
+//! most Hessian evaluations in warm-started EM iterations. Iteration stops
+//! when `max_k |grad_k| / R` at the current iterate is below the tolerance;
+//! `H` is then evaluated at that same final iterate (the reference stores it
+//! at the penultimate one; the difference vanishes with a tight tolerance).
+//! The Gram part of `H` runs over the distinct 0/1 patterns and only their
+//! active entries. All solves use Cholesky factors; the precision
+//! `Sigma_o^{-1}` is formed from the Cholesky factor of
+//! `Sigma_o = Sigma_f + Q`, positive definite even where `Q` collapses to 0.
 //!
 //! Laplace log evidence contribution of each transition (the `2 pi` terms
 //! cancel):
