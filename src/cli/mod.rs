@@ -16,6 +16,7 @@ mod meanfield;
 mod model_cmds;
 pub mod progress_bar;
 mod sk;
+mod state_space;
 
 use std::path::PathBuf;
 
@@ -82,6 +83,10 @@ pub enum Command {
     Forward(meanfield::ForwardArgs),
     /// Fit H and J to a raster: exact maximum likelihood or mean-field moment matching.
     Fit(meanfield::FitArgs),
+    /// Fit the state-space kinetic Ising model (time-varying fields and couplings) by EM; entropy flow over time.
+    StateSpace(state_space::StateSpaceArgs),
+    /// Draw Gaussian-process ground truth h(t), J(t) and simulate 0/1 spikes from it.
+    SynthStateSpace(state_space::SynthStateSpaceArgs),
 }
 
 /// Run one subcommand.
@@ -96,6 +101,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Bin(a) => data::bin(a),
         Command::Forward(a) => meanfield::forward(a),
         Command::Fit(a) => meanfield::fit(a),
+        Command::StateSpace(a) => state_space::state_space(a),
+        Command::SynthStateSpace(a) => state_space::synth_state_space(a),
     }
 }
 
