@@ -12,11 +12,11 @@ pub mod data_tab;
 pub mod dataset;
 pub mod fit_tab;
 pub mod phase_lab;
-pub mod placeholder_tabs;
 pub mod plots;
 pub mod raster_tab;
 pub mod raster_view;
 pub mod session;
+pub mod state_space_tab;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -138,6 +138,7 @@ pub struct IsingScopeApp {
     couplings: couplings_tab::CouplingsTab,
     fit: fit_tab::FitTab,
     phase_lab: phase_lab::PhaseLab,
+    state_space: state_space_tab::StateSpaceTab,
     job: Option<RunningJob>,
     /// Messages for the user (errors name the file and the problem).
     message: Option<(bool, String)>,
@@ -183,6 +184,7 @@ impl IsingScopeApp {
             couplings: couplings_tab::CouplingsTab::default(),
             fit: fit_tab::FitTab::default(),
             phase_lab: phase_lab::PhaseLab::default(),
+            state_space: state_space_tab::StateSpaceTab::default(),
             job: None,
             message: None,
             session_path: "session.ron".into(),
@@ -231,6 +233,11 @@ impl IsingScopeApp {
     /// The current model state (read-only; for tests).
     pub fn model(&self) -> &AppModel {
         &self.model
+    }
+
+    /// The state-space tab (for tests).
+    pub fn state_space(&self) -> &state_space_tab::StateSpaceTab {
+        &self.state_space
     }
 
     /// The phase lab (for tests).
@@ -516,6 +523,15 @@ impl IsingScopeApp {
         if ctx.input_mut(|i| i.consume_shortcut(&save)) {
             commands.push(Command::SaveSession(PathBuf::from(&self.session_path)));
         }
+        // Space plays/pauses where something plays, unless typing.
+        let typing = ctx.memory(|m| m.focused().is_some());
+        if !typing && ctx.input(|i| i.key_pressed(egui::Key::Space)) {
+            match self.tab {
+                Tab::PhaseLab => self.phase_lab.toggle_play(),
+                Tab::StateSpace => self.state_space.playing = !self.state_space.playing,
+                _ => {}
+            }
+        }
     }
 
     fn fit_trace(&self) -> Option<&[f64]> {
@@ -530,6 +546,7 @@ impl eframe::App for IsingScopeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.poll_job();
         self.phase_lab.logic(&self.wake);
+        self.state_space.logic(ctx);
         if let Some(path) = self.data.poll_dialog() {
             let req = data_tab::LoadRequest {
                 path,
@@ -580,7 +597,14 @@ impl eframe::App for IsingScopeApp {
                     .fit
                     .ui(ui, &self.model, busy, trace.as_deref(), &mut commands),
                 Tab::PhaseLab => self.phase_lab.ui(ui, &self.wake),
-                Tab::StateSpace => placeholder_tabs::state_space_ui(ui),
+                Tab::StateSpace => {
+                    let loaded = self
+                        .model
+                        .dataset
+                        .as_ref()
+                        .map(|d| (d.raster.clone(), d.bin_seconds));
+                    self.state_space.ui(ui, loaded, &self.wake)
+                }
             }
         });
         for c in commands {

@@ -196,6 +196,16 @@ impl PhaseLab {
         };
     }
 
+    /// Play if paused, pause if playing.
+    pub fn toggle_play(&mut self) {
+        self.settings.playing = !self.settings.playing;
+        self.send(if self.settings.playing {
+            LabCommand::Play
+        } else {
+            LabCommand::Pause
+        });
+    }
+
     /// Whether the simulation is playing.
     pub fn playing(&self) -> bool {
         self.settings.playing

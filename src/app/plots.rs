@@ -56,6 +56,8 @@ pub struct HeatmapResponse {
     pub hovered: Option<(usize, usize)>,
     /// `(row, column)` clicked this frame.
     pub clicked: Option<(usize, usize)>,
+    /// The matrix's screen rectangle.
+    pub rect: Option<Rect>,
 }
 
 /// Inputs of one heatmap draw.
@@ -139,6 +141,7 @@ impl HeatmapView {
             });
             ui.vertical(|ui| {
                 let (rect, resp) = ui.allocate_exact_size(Vec2::splat(size), Sense::click());
+                out.rect = Some(rect);
                 ui.painter().image(
                     texture.id(),
                     rect,

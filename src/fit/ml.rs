@@ -525,7 +525,7 @@ impl NeuronState {
     fn new_search(&mut self, pre: &Preconditioner, l2: f64) {
         let mut d = self.direction(pre, l2);
         let mut slope = self.g.dot(&d);
-        if !(slope < 0.0) {
+        if slope.is_nan() || slope >= 0.0 {
             self.mem_s.clear();
             self.mem_y.clear();
             d = -pre.apply(self.w, l2, &self.g);

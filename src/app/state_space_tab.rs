@@ -1,0 +1,587 @@
+//! The State space tab: fit time-varying fields h(t) and couplings J(t) by
+//! the state-space EM in the background (live evidence trace, Cancel), then
+//! play J(t) as an animated heatmap with a fixed colour scale, beside the
+//! fields with credible bands, the population rate and the entropy flow,
+//! each with a cursor at the current bin. With ground truth (synthetic
+//! data) the true J(t) plays alongside, with a scatter of estimated vs true
+//! couplings at the current bin.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use egui_plot::{FilledArea, Line, Plot, PlotPoints, Points, VLine};
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+
+use super::plots::{HeatmapData, HeatmapView, correlation_and_r2};
+use super::worker::{Job, JobContext, Wake, message};
+use crate::spikes::SpikeRaster;
+use crate::state_space::entropy_flow::{
+    EntropyFlow, Quadrature, grand_mean_rates, mean_field_entropy_flow,
+};
+use crate::state_space::synth::{GpTruth, simulate_spikes};
+use crate::state_space::{StateSpaceFit, StateSpaceResult, ThetaSeries};
+
+/// Settings of the synthetic trial dataset.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SynthSettings {
+    /// Neurons.
+    pub n: usize,
+    /// Transitions per trial (bins − 1).
+    pub t: usize,
+    /// Trials.
+    pub r: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for SynthSettings {
+    fn default() -> Self {
+        Self {
+            n: 8,
+            t: 80,
+            r: 200,
+            seed: 0,
+        }
+    }
+}
+
+/// What the EM job returns.
+pub struct StateSpaceOutcome {
+    /// The trials fitted.
+    pub raster: Arc<SpikeRaster>,
+    /// The fit.
+    pub result: StateSpaceResult,
+    /// Mean-field entropy flow from the smoothed parameters.
+    pub flow: EntropyFlow,
+    /// True parameters (synthetic data).
+    pub truth: Option<ThetaSeries>,
+    /// Population rate per bin (spikes per unit and bin, over trials).
+    pub rate: Vec<f64>,
+    /// Bin width in seconds.
+    pub bin_seconds: f64,
+}
+
+/// Fit (worker thread): synthetic data when `raster` is None.
+pub fn run_state_space(
+    raster: Option<(Arc<SpikeRaster>, f64)>,
+    synth: SynthSettings,
+    max_iter: usize,
+    ctx: &JobContext<StateSpaceOutcome>,
+) -> Result<StateSpaceOutcome, String> {
+    let (raster, truth, bin_seconds) = match raster {
+        Some((r, w)) => (r, None, w),
+        None => {
+            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(synth.seed);
+            let theta = GpTruth::paper(synth.n, synth.t)
+                .draw(&mut rng)
+                .map_err(message)?;
+            let r = simulate_spikes(&theta, synth.r, 0.2, &mut rng).map_err(message)?;
+            (Arc::new(r), Some(theta), 0.01)
+        }
+    };
+    let fit = StateSpaceFit {
+        max_iter,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(message)?;
+    let result = fit
+        .fit_observed(&raster, ctx, &ctx.stop, &|_, evidence| ctx.trace(evidence))
+        .map_err(message)?;
+    let m0 = grand_mean_rates(&raster);
+    let flow = mean_field_entropy_flow(&result.theta_smoothed, &m0, Quadrature::Riemann100)
+        .map_err(message)?
+        .flow;
+    let (r, t, n) = raster.shape();
+    let mut rate = vec![0.0; t];
+    for tr in 0..r {
+        for (b, slot) in rate.iter_mut().enumerate() {
+            *slot += raster.active_units(tr, b).count() as f64;
+        }
+    }
+    for v in &mut rate {
+        *v /= (r * n.max(1)) as f64;
+    }
+    Ok(StateSpaceOutcome {
+        raster,
+        result,
+        flow,
+        truth,
+        rate,
+        bin_seconds,
+    })
+}
+
+/// View state of the State space tab.
+pub struct StateSpaceTab {
+    synth: SynthSettings,
+    max_iter: usize,
+    use_loaded: bool,
+    job: Option<Job<StateSpaceOutcome>>,
+    outcome: Option<StateSpaceOutcome>,
+    /// Current bin (transition index) of the animation.
+    pub bin: usize,
+    /// Whether the animation plays.
+    pub playing: bool,
+    /// Bins per second.
+    speed: f64,
+    looping: bool,
+    accumulated: f64,
+    estimate_view: HeatmapView,
+    truth_view: HeatmapView,
+    /// The clicked cell `(i, j)`: its J_ij(t) is plotted.
+    pub selected: Option<(usize, usize)>,
+    /// The hovered cell and its value at the current bin.
+    pub hovered: Option<(usize, usize, f64)>,
+    /// Where the estimated heatmap was drawn last frame (for tests).
+    pub heatmap_rect: Option<egui::Rect>,
+    message: Option<String>,
+    export_dir: String,
+}
+
+impl Default for StateSpaceTab {
+    fn default() -> Self {
+        Self {
+            synth: SynthSettings::default(),
+            max_iter: 120,
+            use_loaded: false,
+            job: None,
+            outcome: None,
+            bin: 0,
+            playing: false,
+            speed: 20.0,
+            looping: true,
+            accumulated: 0.0,
+            estimate_view: HeatmapView::new("ss_estimate"),
+            truth_view: HeatmapView::new("ss_truth"),
+            selected: None,
+            hovered: None,
+            heatmap_rect: None,
+            message: None,
+            export_dir: "state-space-export".into(),
+        }
+    }
+}
+
+/// J(t) of one bin as a matrix.
+fn couplings_at(theta: &ThetaSeries, t: usize) -> DMatrix<f64> {
+    let n = theta.n_units();
+    DMatrix::from_fn(n, n, |i, j| theta.j(t, i, j))
+}
+
+/// The largest |J_ij(t)| over all bins (fixed colour scale).
+fn max_abs_coupling(theta: &ThetaSeries) -> f64 {
+    let n = theta.n_units();
+    let mut m = 0.0f64;
+    for t in 0..theta.n_steps() {
+        for i in 0..n {
+            for j in 0..n {
+                m = m.max(theta.j(t, i, j).abs());
+            }
+        }
+    }
+    if m > 0.0 { m } else { 1.0 }
+}
+
+impl StateSpaceTab {
+    /// Whether an EM fit runs.
+    pub fn busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// The finished fit, if any.
+    pub fn outcome(&self) -> Option<&StateSpaceOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Drain the job and advance the animation (from `App::logic`).
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        if let Some(job) = &mut self.job
+            && let Some(r) = job.poll()
+        {
+            self.job = None;
+            match r {
+                Ok(o) => {
+                    self.outcome = Some(o);
+                    self.bin = 0;
+                    self.message = Some("EM finished.".into());
+                }
+                Err(e) => self.message = Some(e),
+            }
+        }
+        let Some(o) = &self.outcome else { return };
+        let steps = o.result.n_steps();
+        if self.playing && steps > 0 {
+            let dt = ctx.input(|i| i.stable_dt).min(0.1) as f64;
+            self.accumulated += dt * self.speed;
+            while self.accumulated >= 1.0 {
+                self.accumulated -= 1.0;
+                if self.bin + 1 < steps {
+                    self.bin += 1;
+                } else if self.looping {
+                    self.bin = 0;
+                } else {
+                    self.playing = false;
+                }
+            }
+            ctx.request_repaint();
+        }
+    }
+
+    fn start(&mut self, loaded: Option<(Arc<SpikeRaster>, f64)>, wake: &Wake) {
+        let synth = self.synth;
+        let max_iter = self.max_iter;
+        self.outcome = None;
+        self.selected = None;
+        self.playing = false;
+        self.job = Some(Job::spawn("State-space EM", wake.clone(), move |ctx| {
+            run_state_space(loaded, synth, max_iter, ctx)
+        }));
+    }
+
+    /// Draw the tab.
+    pub fn ui(&mut self, ui: &mut egui::Ui, loaded: Option<(Arc<SpikeRaster>, f64)>, wake: &Wake) {
+        ui.heading("State-space model: time-varying fields and couplings");
+        self.controls_ui(ui, loaded, wake);
+        if let Some(job) = &self.job {
+            let trace: Vec<[f64; 2]> = job
+                .trace
+                .iter()
+                .enumerate()
+                .map(|(k, &v)| [k as f64 + 1.0, v])
+                .collect();
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!(
+                    "EM iteration {} of {}",
+                    job.progress.0, self.max_iter
+                ));
+                if ui.button("Cancel EM").clicked() {
+                    job.cancel();
+                }
+            });
+            Plot::new("ss_evidence_live")
+                .height(160.0)
+                .x_axis_label("EM iteration")
+                .y_axis_label("log evidence")
+                .show(ui, |plot| {
+                    plot.line(Line::new("evidence", PlotPoints::from(trace)))
+                });
+            return;
+        }
+        if self.outcome.is_none() {
+            ui.label("Generate synthetic trials or use the loaded trial data, then run EM.");
+            return;
+        }
+        self.animation_ui(ui);
+    }
+
+    fn controls_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        loaded: Option<(Arc<SpikeRaster>, f64)>,
+        wake: &Wake,
+    ) {
+        ui.horizontal(|ui| {
+            ui.radio_value(
+                &mut self.use_loaded,
+                false,
+                "synthetic trials (with ground truth)",
+            );
+            ui.add_enabled_ui(loaded.is_some(), |ui| {
+                ui.radio_value(&mut self.use_loaded, true, "the loaded dataset's trials");
+            });
+        });
+        ui.horizontal(|ui| {
+            if !self.use_loaded {
+                super::data_tab::drag(ui, "neurons", &mut self.synth.n, 2.0..=100.0, 1.0);
+                super::data_tab::drag(ui, "transitions", &mut self.synth.t, 2.0..=2000.0, 1.0);
+                super::data_tab::drag(ui, "trials", &mut self.synth.r, 1.0..=5000.0, 1.0);
+                super::data_tab::drag(ui, "seed", &mut self.synth.seed, 0.0..=1e9, 1.0);
+            }
+            super::data_tab::drag(ui, "EM iterations", &mut self.max_iter, 1.0..=1000.0, 1.0);
+            let busy = self.job.is_some();
+            if ui.add_enabled(!busy, egui::Button::new("Run EM")).clicked() {
+                let data = if self.use_loaded { loaded } else { None };
+                self.start(data, wake);
+            }
+        });
+        if let Some(m) = &self.message {
+            ui.label(m);
+        }
+    }
+
+    fn animation_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(o) = &self.outcome else { return };
+        let res = &o.result;
+        let steps = res.n_steps();
+        let n = res.n_units();
+        let bin = self.bin.min(steps.saturating_sub(1));
+        ui.horizontal(|ui| {
+            let label = if self.playing { "Pause" } else { "Play" };
+            if ui.button(label).clicked() {
+                self.playing = !self.playing;
+            }
+            let mut b = bin;
+            ui.add(egui::Slider::new(&mut b, 0..=steps.saturating_sub(1)).text("bin"));
+            if b != bin {
+                self.bin = b;
+                self.playing = false;
+            }
+            ui.label(format!("t = {:.3} s", bin as f64 * o.bin_seconds));
+            ui.add(egui::Slider::new(&mut self.speed, 1.0..=120.0).text("bins/s"));
+            ui.checkbox(&mut self.looping, "loop");
+        });
+        let limit = max_abs_coupling(&res.theta_smoothed);
+        let estimate = couplings_at(&res.theta_smoothed, bin);
+        let truth = o.truth.as_ref().map(|t| couplings_at(t, bin));
+        let order: Vec<usize> = (0..n).collect();
+        let labels: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        let size = 240.0f32.min(ui.available_width() / 3.0);
+        let generation = bin as u64 + 1;
+        let mut clicked = None;
+        self.hovered = None;
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.strong("Estimated J(t) (smoothed)");
+                let r = self.estimate_view.ui(
+                    ui,
+                    &HeatmapData {
+                        matrix: &estimate,
+                        generation,
+                        order: &order,
+                        labels: &labels,
+                        limit,
+                        threshold: 0.0,
+                    },
+                    size,
+                );
+                self.heatmap_rect = r.rect;
+                if let Some((i, j)) = r.hovered {
+                    self.hovered = Some((i, j, estimate[(i, j)]));
+                }
+                clicked = clicked.or(r.clicked);
+            });
+            if let Some(tj) = &truth {
+                ui.vertical(|ui| {
+                    ui.strong("True J(t)");
+                    let r = self.truth_view.ui(
+                        ui,
+                        &HeatmapData {
+                            matrix: tj,
+                            generation,
+                            order: &order,
+                            labels: &labels,
+                            limit,
+                            threshold: 0.0,
+                        },
+                        size,
+                    );
+                    clicked = clicked.or(r.clicked);
+                });
+                ui.vertical(|ui| {
+                    let x: Vec<f64> = tj.iter().copied().collect();
+                    let y: Vec<f64> = estimate.iter().copied().collect();
+                    match correlation_and_r2(&x, &y) {
+                        Some((r, _)) => {
+                            ui.strong(format!("Estimated vs true at this bin: r = {r:.3}"))
+                        }
+                        None => ui.strong("Estimated vs true at this bin"),
+                    };
+                    let pts: Vec<[f64; 2]> = x.iter().zip(&y).map(|(&a, &b)| [a, b]).collect();
+                    Plot::new("ss_scatter")
+                        .width(size)
+                        .height(size)
+                        .data_aspect(1.0)
+                        .x_axis_label("true")
+                        .y_axis_label("estimated")
+                        .show(ui, |plot| {
+                            plot.line(Line::new(
+                                "identity",
+                                PlotPoints::from(vec![[-limit, -limit], [limit, limit]]),
+                            ));
+                            plot.points(Points::new("J_ij", PlotPoints::from(pts)).radius(2.0));
+                        });
+                });
+            }
+        });
+        if let Some(c) = clicked {
+            self.selected = Some(c);
+        }
+        ui.label(match self.hovered {
+            Some((i, j, v)) => format!("hovered: J[to {i}, from {j}] at bin {bin} = {v:.6}"),
+            None => "hover a cell for its value; click it to plot J_ij(t)".into(),
+        });
+        self.series_ui(ui, bin);
+        self.export_ui(ui);
+    }
+
+    fn series_ui(&mut self, ui: &mut egui::Ui, bin: usize) {
+        let Some(o) = &self.outcome else { return };
+        let res = &o.result;
+        let steps = res.n_steps();
+        let n = res.n_units();
+        let width = (ui.available_width() / 3.0 - 8.0).max(150.0);
+        let xs: Vec<f64> = (0..steps).map(|t| t as f64).collect();
+        let cursor = bin as f64;
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.label("Fields h_i(t), ±1.645 s.d. (units 0–2)");
+                Plot::new("ss_fields")
+                    .width(width)
+                    .height(170.0)
+                    .x_axis_label("bin")
+                    .show(ui, |plot| {
+                        for i in 0..n.min(3) {
+                            let mean: Vec<f64> =
+                                (0..steps).map(|t| res.theta_smoothed.h(t, i)).collect();
+                            let sd: Vec<f64> =
+                                (0..steps).map(|t| res.sd_smoothed.h(t, i)).collect();
+                            let lo: Vec<f64> =
+                                mean.iter().zip(&sd).map(|(m, s)| m - 1.645 * s).collect();
+                            let hi: Vec<f64> =
+                                mean.iter().zip(&sd).map(|(m, s)| m + 1.645 * s).collect();
+                            plot.add(FilledArea::new(format!("band {i}"), &xs, &lo, &hi));
+                            let pts: Vec<[f64; 2]> =
+                                xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();
+                            plot.line(Line::new(format!("h_{i}"), PlotPoints::from(pts)));
+                        }
+                        plot.vline(VLine::new("bin", cursor));
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.label("Population rate (spikes per unit and bin)");
+                let pts: Vec<[f64; 2]> = o
+                    .rate
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &v)| [t as f64, v])
+                    .collect();
+                Plot::new("ss_rate")
+                    .width(width)
+                    .height(170.0)
+                    .x_axis_label("bin")
+                    .show(ui, |plot| {
+                        plot.line(Line::new("rate", PlotPoints::from(pts)));
+                        plot.vline(VLine::new("bin", cursor));
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.label("Entropy flow (mean-field), nats per bin");
+                let f = &o.flow;
+                let line = |v: &[f64]| -> Vec<[f64; 2]> {
+                    v.iter().enumerate().map(|(t, &y)| [t as f64, y]).collect()
+                };
+                Plot::new("ss_flow")
+                    .width(width)
+                    .height(170.0)
+                    .x_axis_label("bin")
+                    .show(ui, |plot| {
+                        plot.line(Line::new("total", PlotPoints::from(line(&f.total))));
+                        plot.line(Line::new("forward", PlotPoints::from(line(&f.forward))));
+                        plot.line(Line::new("reverse", PlotPoints::from(line(&f.reverse))));
+                        plot.vline(VLine::new("bin", cursor));
+                    });
+            });
+        });
+        if let Some((i, j)) = self.selected {
+            ui.label(format!(
+                "J[to {i}, from {j}](t) of the clicked cell, ±1.96 s.d."
+            ));
+            let mean: Vec<f64> = (0..steps).map(|t| res.theta_smoothed.j(t, i, j)).collect();
+            let sd: Vec<f64> = (0..steps)
+                .map(|t| res.sd_smoothed.get(t, i, 1 + j))
+                .collect();
+            let lo: Vec<f64> = mean.iter().zip(&sd).map(|(m, s)| m - 1.96 * s).collect();
+            let hi: Vec<f64> = mean.iter().zip(&sd).map(|(m, s)| m + 1.96 * s).collect();
+            let truth = o.truth.as_ref();
+            Plot::new("ss_cell")
+                .height(150.0)
+                .x_axis_label("bin")
+                .show(ui, |plot| {
+                    plot.add(FilledArea::new("credible band", &xs, &lo, &hi));
+                    let pts: Vec<[f64; 2]> = xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();
+                    plot.line(Line::new("estimate", PlotPoints::from(pts)));
+                    if let Some(t) = truth {
+                        let pts: Vec<[f64; 2]> =
+                            (0..steps).map(|k| [k as f64, t.j(k, i, j)]).collect();
+                        plot.line(Line::new("truth", PlotPoints::from(pts)));
+                    }
+                    plot.vline(VLine::new("bin", cursor));
+                });
+        }
+    }
+
+    fn export_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let l = ui.label("Export folder:");
+            ui.add(egui::TextEdit::singleline(&mut self.export_dir).desired_width(200.0))
+                .labelled_by(l.id);
+            if ui.button("Export frames and CSV").clicked() {
+                self.message = Some(match self.export(Path::new(&self.export_dir)) {
+                    Ok(k) => format!("Wrote {k} PNG frames and theta.csv to {}", self.export_dir),
+                    Err(e) => e,
+                });
+            }
+        });
+    }
+
+    /// Write every bin's estimated J(t) as `frame_00000.png` … (one pixel per
+    /// coupling, scaled ×8, the animation's colour scale) and the smoothed
+    /// parameters as `theta.csv` (`t,i,h,J_from_0..`).
+    fn export(&self, dir: &Path) -> Result<usize, String> {
+        let Some(o) = &self.outcome else {
+            return Err("nothing to export: run EM first".into());
+        };
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let th = &o.result.theta_smoothed;
+        let (steps, n) = (th.n_steps(), th.n_units());
+        let limit = max_abs_coupling(th);
+        let scale = 8;
+        for t in 0..steps {
+            let side = n * scale;
+            let mut rgb = vec![0u8; side * side * 3];
+            for y in 0..side {
+                for x in 0..side {
+                    let c = super::plots::diverging((th.j(t, y / scale, x / scale) / limit) as f32);
+                    let k = (y * side + x) * 3;
+                    rgb[k..k + 3].copy_from_slice(&[c.r(), c.g(), c.b()]);
+                }
+            }
+            let path = dir.join(format!("frame_{t:05}.png"));
+            write_png(&path, side as u32, side as u32, &rgb)?;
+        }
+        let mut csv = String::from("t,i,h");
+        for j in 0..n {
+            csv.push_str(&format!(",J_from_{j}"));
+        }
+        csv.push('\n');
+        for t in 0..steps {
+            for i in 0..n {
+                csv.push_str(&format!("{t},{i},{:e}", th.h(t, i)));
+                for j in 0..n {
+                    csv.push_str(&format!(",{:e}", th.j(t, i, j)));
+                }
+                csv.push('\n');
+            }
+        }
+        let p = dir.join("theta.csv");
+        std::fs::write(&p, csv).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(steps)
+    }
+}
+
+/// Write an 8-bit RGB PNG.
+fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Result<(), String> {
+    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(f), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc
+        .write_header()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    writer
+        .write_image_data(rgb)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}

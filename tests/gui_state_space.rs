@@ -1,0 +1,133 @@
+//! GUI tests of the State space tab, driven by widget labels.
+#![cfg(feature = "gui")]
+
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use isingscope::app::{IsingScopeApp, Startup};
+
+fn fitted() -> Harness<'static, IsingScopeApp> {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 900.0))
+        .build_eframe(|cc| IsingScopeApp::new(cc, Startup::Empty));
+    h.step();
+    h.get_by_label("State space").click();
+    h.run_steps(2);
+    // A small synthetic trial dataset (seeded), 30 EM iterations.
+    for (label, v) in [
+        ("neurons", 5.0),
+        ("transitions", 40.0),
+        ("trials", 100.0),
+        ("EM iterations", 30.0),
+    ] {
+        h.get_by_role_and_label(Role::SpinButton, label)
+            .set_value_accesskit(v);
+        h.run_steps(1);
+    }
+    h.get_by_label("Run EM").click();
+    let start = Instant::now();
+    h.step();
+    while h.state().state_space().busy() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "EM did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+    }
+    h.run_steps(2);
+    h
+}
+
+#[test]
+fn em_runs_to_completion_with_a_rising_evidence() {
+    let h = fitted();
+    let o = h.state().state_space().outcome().expect("a fit");
+    let ev = &o.result.info.objective;
+    assert_eq!(ev.len(), 30);
+    // EM does not decrease the evidence (up to Laplace noise of ~1e-6 relative).
+    for w in ev.windows(2) {
+        assert!(
+            w[1] >= w[0] - 1e-6 * w[0].abs(),
+            "evidence fell: {} -> {}",
+            w[0],
+            w[1]
+        );
+    }
+    assert!(o.truth.is_some());
+    h.get_by_label("Estimated J(t) (smoothed)");
+    h.get_by_label("True J(t)");
+}
+
+#[test]
+fn play_advances_the_bin() {
+    let mut h = fitted();
+    assert_eq!(h.state().state_space().bin, 0);
+    h.get_by_label("Play").click();
+    for _ in 0..30 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(16));
+    }
+    assert!(h.state().state_space().bin > 0, "the animation advanced");
+    h.get_by_label("Pause").click();
+    h.step();
+    let b = h.state().state_space().bin;
+    for _ in 0..10 {
+        h.step();
+    }
+    assert_eq!(h.state().state_space().bin, b, "paused");
+}
+
+#[test]
+fn the_scrubbed_heatmap_shows_the_estimate_and_a_click_plots_the_cell() {
+    let mut h = fitted();
+    h.get_by_role_and_label(Role::Slider, "bin")
+        .set_value_accesskit(17.0);
+    h.run_steps(2);
+    assert_eq!(h.state().state_space().bin, 17);
+    // Hover the centre of cell (row 2, column 3) of the 5 × 5 estimate.
+    let (i, j) = (2usize, 3usize);
+    let heat = heatmap_rect(&h);
+    let pos = egui::pos2(
+        heat.left() + heat.width() * (j as f32 + 0.5) / 5.0,
+        heat.top() + heat.height() * (i as f32 + 0.5) / 5.0,
+    );
+    h.hover_at(pos);
+    h.run_steps(2);
+    let expected = h
+        .state()
+        .state_space()
+        .outcome()
+        .unwrap()
+        .result
+        .theta_smoothed
+        .j(17, i, j);
+    let (hi, hj, v) = h.state().state_space().hovered.expect("a hovered cell");
+    assert_eq!((hi, hj), (i, j));
+    assert_eq!(v, expected);
+    // The read-out the user sees says the same.
+    let node = h.get_by_label_contains("hovered: J[to 2, from 3] at bin 17");
+    let an = node.accesskit_node();
+    let text = an
+        .label()
+        .filter(|l| !l.is_empty())
+        .or_else(|| an.value())
+        .unwrap_or_default();
+    assert!(text.contains(&format!("{expected:.6}")), "{text}");
+    // Click the cell: its time series appears.
+    h.drag_at(pos);
+    h.drop_at(pos);
+    h.run_steps(2);
+    assert_eq!(h.state().state_space().selected, Some((i, j)));
+    h.get_by_label_contains("J[to 2, from 3](t) of the clicked cell");
+}
+
+/// The estimated heatmap's rectangle (published by the app for tests).
+fn heatmap_rect(h: &Harness<'static, IsingScopeApp>) -> egui::Rect {
+    h.state()
+        .state_space()
+        .heatmap_rect
+        .expect("the heatmap was drawn")
+}
