@@ -28,6 +28,7 @@ shoot data data.png
 shoot raster raster.png
 shoot couplings couplings.png
 SHOT_DELAY=${FIT_DELAY:-25} shoot fit fit.png --fit assets/sk_demo/spikes.npy
+SHOT_DELAY=${SS_DELAY:-40} shoot state-space state-space.png --fit
 # The phase lab, playing, below and above the critical coupling (β = 1,
 # ΔJ = 0.5: J0_c ≈ 1.35), from session files.
 tmp=$(mktemp -d)

@@ -657,7 +657,12 @@ pub fn run(
             if let Some(t) = tab {
                 app.show_tab(t.into());
             }
-            app.fit_after_load = fit;
+            if fit && app.tab == Tab::StateSpace {
+                // The state-space fit of synthetic trials (no data needed).
+                app.state_space.start_synthetic(&app.wake);
+            } else {
+                app.fit_after_load = fit;
+            }
             Ok(Box::new(app))
         }),
     )

@@ -229,6 +229,12 @@ impl StateSpaceTab {
         }
     }
 
+    /// Run EM on synthetic trials with the current settings.
+    pub fn start_synthetic(&mut self, wake: &Wake) {
+        self.use_loaded = false;
+        self.start(None, wake);
+    }
+
     fn start(&mut self, loaded: Option<(Arc<SpikeRaster>, f64)>, wake: &Wake) {
         let synth = self.synth;
         let max_iter = self.max_iter;

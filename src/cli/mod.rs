@@ -37,7 +37,9 @@ pub struct Cli {
     /// The app tab to show first.
     #[arg(long, value_enum)]
     pub tab: Option<AppTab>,
-    /// Fit couplings (exact maximum likelihood) as soon as the data have loaded.
+    /// Fit as soon as the app opens: exact maximum likelihood once the data
+    /// have loaded, or with `--tab state-space` the state-space EM on
+    /// synthetic trials.
     #[arg(long)]
     pub fit: bool,
     /// Run headless.
