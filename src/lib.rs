@@ -24,6 +24,7 @@
 //! ## Layout
 //!
 //! * [`spikes`]: the bit-packed binary raster `(R trials, T bins, N units)`.
+//! * [`activity`]: multi-resolution spike counts for drawing rasters.
 //! * [`model`]: the network, simulation, moments, exact small-N solution,
 //!   entropy production.
 //! * [`io`]: loaders and writers (one file per format).
@@ -35,6 +36,7 @@
 //! * [`cli`]: the headless command line.
 //! * `app` (feature `gui`): the desktop application.
 
+pub mod activity;
 pub mod cli;
 pub mod error;
 pub mod fit;

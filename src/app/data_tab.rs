@@ -142,7 +142,7 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
         }
         Loaded::Spikes(trains) => {
             let units = if !req.label.trim().is_empty() {
-                UnitSelection::Label(Quality::parse(req.label.trim()))
+                UnitSelection::Label(Quality::parse_strict(req.label.trim()).map_err(message)?)
             } else if req.min_rate_hz > 0.0 {
                 UnitSelection::MinRate(req.min_rate_hz)
             } else {

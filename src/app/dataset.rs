@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use nalgebra::{DMatrix, DVector};
 
-use super::raster_view::ActivityPyramid;
+use crate::activity::ActivityPyramid;
 use crate::spikes::SpikeRaster;
 
 /// One unit (neuron) of the loaded dataset, in raster column order.

@@ -194,9 +194,35 @@ fn fit_couplings(
 }
 
 /// View state of the Fit tab.
-#[derive(Default)]
 pub struct FitTab {
     settings: FitSettings,
+    export_dir: String,
+    export_message: Option<String>,
+}
+
+impl Default for FitTab {
+    fn default() -> Self {
+        Self {
+            settings: FitSettings::default(),
+            export_dir: "fit-export".into(),
+            export_message: None,
+        }
+    }
+}
+
+/// Write J and H (effective) as CSV (row i = receiving neuron) and NPY.
+pub fn export_fit(fit: &FittedModel, dir: &std::path::Path) -> Result<(), String> {
+    use crate::io::{npy, text};
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let n = fit.h.len();
+    text::write_matrix(&dir.join("J.csv"), &fit.j).map_err(message)?;
+    text::write_vector(&dir.join("H.csv"), fit.h.as_slice()).map_err(message)?;
+    let row_major: Vec<f64> = (0..n)
+        .flat_map(|i| (0..n).map(move |k| (i, k)))
+        .map(|(i, k)| fit.j[(i, k)])
+        .collect();
+    npy::write_f64(&dir.join("J.npy"), &[n, n], &row_major).map_err(message)?;
+    npy::write_f64(&dir.join("H.npy"), &[n], fit.h.as_slice()).map_err(message)
 }
 
 impl FitTab {
@@ -288,6 +314,21 @@ impl FitTab {
             }
         });
         let Some(fit) = &model.fit else { return };
+        ui.horizontal(|ui| {
+            let l = ui.label("Export folder:");
+            ui.add(egui::TextEdit::singleline(&mut self.export_dir).desired_width(200.0))
+                .labelled_by(l.id);
+            if ui.button("Export J and H (CSV, NPY)").clicked() {
+                let dir = std::path::PathBuf::from(&self.export_dir);
+                self.export_message = Some(match export_fit(fit, &dir) {
+                    Ok(()) => format!("Wrote J.csv, H.csv, J.npy, H.npy to {}", dir.display()),
+                    Err(e) => e,
+                });
+            }
+            if let Some(m) = &self.export_message {
+                ui.label(m);
+            }
+        });
         let Some(check) = &fit.check else { return };
         ui.separator();
         ui.label("Model check: moments of a simulation of the fitted model vs the data");

@@ -14,7 +14,6 @@ pub mod fit_tab;
 pub mod phase_lab;
 pub mod plots;
 pub mod raster_tab;
-pub mod raster_view;
 pub mod session;
 pub mod state_space_tab;
 pub mod worker;
@@ -149,6 +148,8 @@ pub struct IsingScopeApp {
     pending_order: Option<Vec<usize>>,
     /// Start a fit (default settings) once the next dataset has loaded.
     pub fit_after_load: bool,
+    /// Result messages of window captures (written off the UI thread).
+    capture_rx: Option<std::sync::mpsc::Receiver<Result<String, String>>>,
     wake: Wake,
     /// Frames drawn, for the responsiveness test.
     pub frames: u64,
@@ -191,6 +192,7 @@ impl IsingScopeApp {
             pending_fit: None,
             pending_order: None,
             fit_after_load: false,
+            capture_rx: None,
             wake,
             frames: 0,
         };
@@ -461,6 +463,11 @@ impl IsingScopeApp {
                     commands.push(Command::OpenSession(PathBuf::from(&self.session_path)));
                     ui.close();
                 }
+                ui.separator();
+                if ui.button("Save window as PNG").clicked() {
+                    self.capture_window(ui.ctx());
+                    ui.close();
+                }
             });
             ui.menu_button("View", |ui| {
                 if ui.checkbox(&mut self.prefs.dark, "Dark theme").changed() {
@@ -534,6 +541,28 @@ impl IsingScopeApp {
         }
     }
 
+    /// Capture the window (with every plot in it) to
+    /// `isingscope-<tab>.png` next to the session file.
+    fn capture_window(&mut self, ctx: &egui::Context) {
+        let dir = std::path::Path::new(&self.session_path)
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        let slug = self.tab.title().to_lowercase().replace(' ', "-");
+        let path = dir.join(format!("isingscope-{slug}.png"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wake = self.wake.clone();
+        ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::ScreenshotCallback::new(
+            move |img| {
+                let r = plots::save_color_image(&path, &img)
+                    .map(|()| format!("Saved {}", path.display()));
+                let _ = tx.send(r);
+                wake();
+            },
+        )));
+        self.capture_rx = Some(rx);
+    }
+
     fn fit_trace(&self) -> Option<&[f64]> {
         match &self.job {
             Some(RunningJob::Fit(j)) => Some(&j.trace),
@@ -547,6 +576,15 @@ impl eframe::App for IsingScopeApp {
         self.poll_job();
         self.phase_lab.logic(&self.wake);
         self.state_space.logic(ctx);
+        if let Some(rx) = &self.capture_rx
+            && let Ok(r) = rx.try_recv()
+        {
+            self.message = Some(match r {
+                Ok(m) => (false, m),
+                Err(e) => (true, e),
+            });
+            self.capture_rx = None;
+        }
         if let Some(path) = self.data.poll_dialog() {
             let req = data_tab::LoadRequest {
                 path,

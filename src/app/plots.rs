@@ -234,6 +234,27 @@ pub fn correlation_and_r2(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
     Some((sxy / (sxx * syy).sqrt(), 1.0 - sse / syy))
 }
 
+/// Write an 8-bit RGB PNG (`rgb`: `w × h × 3` bytes, row-major). The error
+/// names the file.
+pub fn write_png(path: &std::path::Path, w: u32, h: u32, rgb: &[u8]) -> Result<(), String> {
+    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(f), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc
+        .write_header()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    writer
+        .write_image_data(rgb)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Save a captured window image as PNG.
+pub fn save_color_image(path: &std::path::Path, img: &ColorImage) -> Result<(), String> {
+    let rgb: Vec<u8> = img.pixels.iter().flat_map(|c| [c.r(), c.g(), c.b()]).collect();
+    write_png(path, img.size[0] as u32, img.size[1] as u32, &rgb)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -556,7 +556,7 @@ impl StateSpaceTab {
                 }
             }
             let path = dir.join(format!("frame_{t:05}.png"));
-            write_png(&path, side as u32, side as u32, &rgb)?;
+            super::plots::write_png(&path, side as u32, side as u32, &rgb)?;
         }
         let mut csv = String::from("t,i,h");
         for j in 0..n {
@@ -576,18 +576,4 @@ impl StateSpaceTab {
         std::fs::write(&p, csv).map_err(|e| format!("{}: {e}", p.display()))?;
         Ok(steps)
     }
-}
-
-/// Write an 8-bit RGB PNG.
-fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Result<(), String> {
-    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(f), w, h);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut writer = enc
-        .write_header()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    writer
-        .write_image_data(rgb)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -1,5 +1,6 @@
-//! Per-pixel aggregates of a raster, so that drawing cost depends on the
-//! screen size, not on the number of spikes.
+//! Per-pixel aggregates of a raster, so that drawing a raster costs in
+//! proportion to the screen size, not to the number of spikes (used by the
+//! app's raster view; no GUI types here).
 //!
 //! An [`ActivityPyramid`] holds, per unit, spike counts over blocks of
 //! 64, 256, 1024, … bins of the trial-concatenated time axis (u16 counts,
