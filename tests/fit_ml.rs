@@ -43,13 +43,12 @@ fn sk_raster(n: usize, steps: usize, seed: u64) -> (isingscope::model::KineticIs
 fn gradient_matches_finite_differences() {
     let n = 7;
     let mut r = rng(3);
-    // Trials 0 and 1 at 10 % activity (sparse chunks: column sums over the
-    // active units), trial 2 at 50 % (dense chunks: matrix products).
-    let x: Vec<u8> = (0..3 * 300 * n)
-        .map(|k| u8::from(r.random::<f64>() < if k < 2 * 300 * n { 0.1 } else { 0.5 }))
+    let x: Vec<u8> = (0..2 * 300 * n)
+        .map(|_| u8::from(r.random::<f64>() < 0.3))
         .collect();
-    let mut raster = SpikeRaster::from_binary(3, 300, n, &x).unwrap();
-    // Every third row of trial 1 all active: the silent-list branch.
+    // Two trials; a unit more often active than silent in some rows
+    // exercises the silent-list branch.
+    let mut raster = SpikeRaster::from_binary(2, 300, n, &x).unwrap();
     for t in (0..300).step_by(3) {
         for i in 0..n {
             raster.set(1, t, i, true);
@@ -89,7 +88,7 @@ fn gradient_matches_finite_differences() {
     // The objective itself against a direct evaluation on ±1 spins.
     let mut direct = vec![0.0; n];
     let mut count = 0.0;
-    for tr in 0..3 {
+    for tr in 0..2 {
         for t in 1..300 {
             count += 1.0;
             for i in 0..n {

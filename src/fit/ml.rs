@@ -165,11 +165,8 @@ struct Acc {
     rc: Vec<f64>,
     /// Σ (1 − tanh²).
     w: Vec<f64>,
-    /// `g[j*n + i]` = Σ_t c_t r_i(t) over bins where j is listed (sparse
-    /// chunks).
+    /// `g[j*n + i]` = Σ_t c_t r_i(t) over bins where j is listed.
     g: Vec<f64>,
-    /// `gd[j*n + i]` = Σ_t r_i(t) x_j(t) over the dense chunks.
-    gd: Vec<f64>,
     /// Scratch: fields, then residuals.
     buf: Vec<f64>,
     /// Scratch: y as ±1.
@@ -186,7 +183,6 @@ impl Acc {
             rc: vec![0.0; n],
             w: vec![0.0; n],
             g: vec![0.0; n * n],
-            gd: vec![0.0; n * n],
             buf: vec![0.0; n],
             y: vec![0.0; n],
             list: Vec::with_capacity(n),
@@ -199,7 +195,6 @@ impl Acc {
             (&mut self.rc, &o.rc),
             (&mut self.w, &o.w),
             (&mut self.g, &o.g),
-            (&mut self.gd, &o.gd),
         ] {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += y;
@@ -372,113 +367,6 @@ fn accumulate_range(
     accumulate_range_generic::<false>(acc, raster, range, h, j, rowsum);
 }
 
-/// Listed (minority) units above this fraction of N·transitions make a
-/// chunk dense: two matrix products then beat the column scatter.
-const DENSE_FRACTION: f64 = 0.25;
-
-/// Mean fraction of minority units (active or silent, whichever is fewer)
-/// in the previous bins of transitions `range`.
-fn listed_fraction(raster: &SpikeRaster, range: std::ops::Range<usize>) -> f64 {
-    let n = raster.n_units();
-    let per_trial = raster.n_bins() - 1;
-    let len = range.len().max(1);
-    let listed: usize = range
-        .map(|k| {
-            let (r, t) = (k / per_trial, k % per_trial + 1);
-            let a: usize = raster
-                .row(r, t - 1)
-                .iter()
-                .map(|w| w.count_ones() as usize)
-                .sum();
-            a.min(n - a)
-        })
-        .sum();
-    listed as f64 / (len * n.max(1)) as f64
-}
-
-/// Dense version of [`accumulate_range`] for busy chunks: with the ±1
-/// inputs `X` (transitions × N), fields `F = X Jᵀ + H` and
-/// `Σ_t r_i x_j = (Rᵀ X)_ij` by `matrixmultiply` products.
-fn accumulate_dense(
-    acc: &mut Acc,
-    raster: &SpikeRaster,
-    range: std::ops::Range<usize>,
-    h: &[f64],
-    jt: &DMatrix<f64>,
-) {
-    let n = h.len();
-    let per_trial = raster.n_bins() - 1;
-    let b = range.len();
-    let mut x = DMatrix::<f64>::from_element(b, n, -1.0);
-    let mut y = DMatrix::<f64>::from_element(b, n, -1.0);
-    for (row, k) in range.enumerate() {
-        let (r, t) = (k / per_trial, k % per_trial + 1);
-        for i in raster.active_units(r, t - 1) {
-            x[(row, i)] = 1.0;
-        }
-        for i in raster.active_units(r, t) {
-            y[(row, i)] = 1.0;
-        }
-    }
-    let mut f = DMatrix::<f64>::zeros(b, n);
-    f.gemm(1.0, &x, jt, 0.0);
-    // Per neuron (column of f): residuals in place; the elementwise terms
-    // go to scratch columns first so the transcendental loop vectorises,
-    // then are summed in order.
-    let mut s_nll = vec![0.0; b];
-    let mut s_w = vec![0.0; b];
-    for (i, (mut fc, yc)) in f.column_iter_mut().zip(y.column_iter()).enumerate() {
-        dense_column(fc.as_mut_slice(), yc.as_slice(), h[i], &mut s_nll, &mut s_w);
-        acc.nll[i] += s_nll.iter().sum::<f64>();
-        acc.rsum[i] += fc.iter().sum::<f64>();
-        acc.w[i] += s_w.iter().sum::<f64>();
-    }
-    let mut gd = nalgebra::DMatrixViewMut::from_slice(&mut acc.gd, n, n);
-    gd.gemm_tr(1.0, &f, &x, 1.0);
-}
-
-/// `f ← y − tanh(f + h)`, `nll ← log 2cosh(f + h) − y (f + h)`,
-/// `w ← 1 − tanh²(f + h)` elementwise (AVX2/FMA build when available).
-fn dense_column(f: &mut [f64], y: &[f64], h: f64, nll: &mut [f64], w: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features this build enables.
-            unsafe { dense_column_avx2(f, y, h, nll, w) };
-            return;
-        }
-    }
-    dense_column_generic::<false>(f, y, h, nll, w);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn dense_column_avx2(f: &mut [f64], y: &[f64], h: f64, nll: &mut [f64], w: &mut [f64]) {
-    dense_column_generic::<true>(f, y, h, nll, w);
-}
-
-#[inline(always)]
-fn dense_column_generic<const FMA: bool>(
-    f: &mut [f64],
-    y: &[f64],
-    h: f64,
-    nll: &mut [f64],
-    w: &mut [f64],
-) {
-    for (((fv, &yv), nl), ww) in f.iter_mut().zip(y).zip(nll.iter_mut()).zip(w.iter_mut()) {
-        let hv = *fv + h;
-        let (th, lc) = if FMA {
-            (tanh_fast_fma(hv), log_2cosh_fast_fma(hv))
-        } else {
-            (tanh_fast(hv), log_2cosh_fast(hv))
-        };
-        *nl = lc - yv * hv;
-        *ww = 1.0 - th * th;
-        *fv = yv - th;
-    }
-}
-
 /// One pass over every transition of the raster.
 fn evaluate(raster: &SpikeRaster, h: &DVector<f64>, j: &DMatrix<f64>, l2: f64) -> Objective {
     let n = raster.n_units();
@@ -494,7 +382,6 @@ fn evaluate(raster: &SpikeRaster, h: &DVector<f64>, j: &DMatrix<f64>, l2: f64) -
     // transitions share their unit lists across row blocks.
     const GROUPS: usize = 8;
     const CHUNK: usize = 256;
-    let jt = j.transpose();
     let per_group = total.div_ceil(GROUPS).max(1);
     let parts: Vec<Acc> = (0..GROUPS)
         .into_par_iter()
@@ -504,11 +391,7 @@ fn evaluate(raster: &SpikeRaster, h: &DVector<f64>, j: &DMatrix<f64>, l2: f64) -
             let mut k = g0;
             while k < g1 {
                 let end = (k + CHUNK).min(g1);
-                if listed_fraction(raster, k..end) > DENSE_FRACTION {
-                    accumulate_dense(&mut acc, raster, k..end, hs, &jt);
-                } else {
-                    accumulate_range(&mut acc, raster, k..end, hs, js, &rowsum);
-                }
+                accumulate_range(&mut acc, raster, k..end, hs, js, &rowsum);
                 k = end;
             }
             acc
@@ -524,7 +407,7 @@ fn evaluate(raster: &SpikeRaster, h: &DVector<f64>, j: &DMatrix<f64>, l2: f64) -
     let grad_h = DVector::from_fn(n, |i, _| -acc.rsum[i] / nf);
     // Σ_t r_i x_j = 2 g_ij − rc_i.
     let grad_j = DMatrix::from_fn(n, n, |i, jj| {
-        -(2.0 * acc.g[jj * n + i] - acc.rc[i] + acc.gd[jj * n + i]) / nf + l2 * j[(i, jj)]
+        -(2.0 * acc.g[jj * n + i] - acc.rc[i]) / nf + l2 * j[(i, jj)]
     });
     let mean_weight = DVector::from_fn(n, |i, _| acc.w[i] / nf);
     Objective {
