@@ -280,10 +280,19 @@ mod tests {
             );
         }
         assert!(tanh_fast(f64::NAN).is_nan());
-        for &(x, y) in &[(0.3f64, -2.0f64), (-1e-9, -4.0), (25.0, 0.5), (0.0, 3.0), (-7.0, 1e-300)] {
+        for &(x, y) in &[
+            (0.3f64, -2.0f64),
+            (-1e-9, -4.0),
+            (25.0, 0.5),
+            (0.0, 3.0),
+            (-7.0, 1e-300),
+        ] {
             let want = x.tanh() * y.tanh();
             let got = tanh_product_fast::<false>(x, y);
-            assert!((got - want).abs() <= 1e-15 * want.abs(), "{x} {y}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-15 * want.abs(),
+                "{x} {y}: {got} vs {want}"
+            );
         }
         assert!(tanh_product_fast::<false>(f64::NAN, 1.0).is_nan());
         #[cfg(target_arch = "x86_64")]
