@@ -229,3 +229,21 @@ fn bad_inputs_and_cancel() {
     assert_eq!(est.info.reason, TerminationReason::Cancelled);
     assert!(objective(&raster, &DVector::zeros(3), &DMatrix::zeros(3, 3), 0.0).is_err());
 }
+
+/// The fit is bitwise reproducible and independent of the thread count.
+#[test]
+fn ml_is_reproducible_across_thread_counts() {
+    let (_, raster) = sk_raster(16, 3_000, 9);
+    let v = MlFit::default().validate().unwrap();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| v.fit(&raster, &NoProgress, &StopToken::new()).unwrap())
+    };
+    let a = run(1);
+    let b = run(3);
+    assert_eq!(a, b);
+    assert_eq!(a, run(1));
+}

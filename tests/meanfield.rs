@@ -519,3 +519,50 @@ fn bad_inputs_are_rejected() {
         Err(Error::Cancelled)
     ));
 }
+
+/// Conformance over every method: the same inputs give bitwise the same
+/// forward run and the same inverse fit (no state leaks between runs, no
+/// dependence on thread scheduling). Bad parameters are covered by
+/// `bad_inputs_are_rejected`.
+#[test]
+fn every_method_is_reproducible() {
+    let case = case_b();
+    let model = KineticIsing::new(case.h.clone(), case.j.clone(), 1.0).unwrap();
+    let targets = inverse_targets();
+    let params = MomentMatching {
+        max_iter: 5,
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    for method in Method::ALL {
+        let opts = ForwardOptions::new(5);
+        let a = forward(
+            method,
+            &model,
+            &case.m0,
+            &opts,
+            &NoProgress,
+            &StopToken::new(),
+        )
+        .unwrap();
+        let b = forward(
+            method,
+            &model,
+            &case.m0,
+            &opts,
+            &NoProgress,
+            &StopToken::new(),
+        )
+        .unwrap();
+        assert_eq!(a, b, "{method}");
+        let fa = params
+            .fit(method, &targets, &NoProgress, &StopToken::new())
+            .unwrap();
+        let fb = params
+            .fit(method, &targets, &NoProgress, &StopToken::new())
+            .unwrap();
+        assert_eq!(fa, fb, "{method}");
+        assert_eq!(fa.info.iterations, 5);
+    }
+}

@@ -376,24 +376,31 @@ fn evaluate(raster: &SpikeRaster, h: &DVector<f64>, j: &DMatrix<f64>, l2: f64) -
     let rowsum: Vec<f64> = j.row_iter().map(|r| r.sum()).collect();
     let js = j.as_slice();
     let hs = h.as_slice();
-    let chunk = 256;
-    let acc = (0..total.div_ceil(chunk))
+    // A fixed number of contiguous groups, each summed in order and merged
+    // in order: the result does not depend on the number of threads or on
+    // scheduling (bitwise reproducible). Within a group, chunks of 256
+    // transitions share their unit lists across row blocks.
+    const GROUPS: usize = 8;
+    const CHUNK: usize = 256;
+    let per_group = total.div_ceil(GROUPS).max(1);
+    let parts: Vec<Acc> = (0..GROUPS)
         .into_par_iter()
-        .fold(
-            || Acc::new(n),
-            |mut acc, c| {
-                accumulate_range(
-                    &mut acc,
-                    raster,
-                    c * chunk..((c + 1) * chunk).min(total),
-                    hs,
-                    js,
-                    &rowsum,
-                );
-                acc
-            },
-        )
-        .reduce(|| Acc::new(n), Acc::merge);
+        .map(|g| {
+            let mut acc = Acc::new(n);
+            let (g0, g1) = ((g * per_group).min(total), ((g + 1) * per_group).min(total));
+            let mut k = g0;
+            while k < g1 {
+                let end = (k + CHUNK).min(g1);
+                accumulate_range(&mut acc, raster, k..end, hs, js, &rowsum);
+                k = end;
+            }
+            acc
+        })
+        .collect();
+    let acc = parts
+        .into_iter()
+        .reduce(Acc::merge)
+        .unwrap_or_else(|| Acc::new(n));
     let nf = total as f64;
     let nll = DVector::from_fn(n, |i, _| acc.nll[i] / nf);
     let f = DVector::from_fn(n, |i, _| nll[i] + 0.5 * l2 * j.row(i).norm_squared());

@@ -23,7 +23,7 @@
 //! Cost: two O(N³) products (`J C(t−1)`, `J diag(a) Jᵀ`) and N(N−1)/2
 //! two-dimensional integrals of Q² points each (Q nodes of the 1-D rule).
 //! The integrals dominate; pairs run in parallel over columns and the inner
-//! loop over the n-nodes uses the branch-free [`tanh_fast`], which the
+//! loop over the n-nodes uses the branch-free `tanh_product_fast` (one division per node pair), which the
 //! compiler vectorises (an AVX2/FMA build of the kernel is chosen at run time
 //! where the CPU has it).
 
@@ -31,7 +31,7 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use super::Net;
-use super::kernels::{par_gemm_nt_sym, tanh_fast, tanh_fast_fma};
+use super::kernels::{par_gemm_nt_sym, tanh_product_fast};
 use super::plefka_t1_t::one_minus_sq;
 use super::quadrature::Rule;
 
@@ -251,12 +251,7 @@ fn pair_sum_generic<const FMA: bool>(
         let bi = gi + pi * xp;
         let bk = gk + pk * xp;
         for ((a, &u), &v) in acc.iter_mut().zip(ni).zip(nk) {
-            let (ti, tk) = if FMA {
-                (tanh_fast_fma(bi + u), tanh_fast_fma(bk - v))
-            } else {
-                (tanh_fast(bi + u), tanh_fast(bk - v))
-            };
-            *a += wp * ti * tk;
+            *a += wp * tanh_product_fast::<FMA>(bi + u, bk - v);
         }
     }
 }

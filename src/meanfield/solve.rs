@@ -27,6 +27,10 @@ pub const TOL: f64 = 1e-15;
 /// Iteration cap (bisection alone reaches 1e-16 of a width-2 bracket in 55).
 pub const MAX_ITER: usize = 100;
 
+/// Lockstep sweeps of [`solve_theta_tanh_batch`] before the remaining
+/// entries are finished one at a time (Newton from θ = h usually needs 4–6).
+const LOCKSTEP_SWEEPS: usize = 10;
+
 /// Result of one safeguarded Newton solve.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Root {
@@ -168,8 +172,8 @@ pub struct BatchScratch {
 /// `out`: the safeguarded Newton of [`newton_bracketed`] run in lockstep
 /// over the whole batch (branch-free, so it vectorises; an AVX2/FMA build
 /// is chosen at run time). An entry stops moving once `|G| ≤ TOL` or its
-/// step falls below 4 ulps; the sweep stops when all have, or after
-/// [`MAX_ITER`] sweeps.
+/// step falls below 4 ulps; after a few sweeps the entries still moving
+/// are finished by [`newton_bracketed`] from their current bracket.
 pub fn solve_theta_tanh_batch(h: &[f64], v: &[f64], out: &mut [f64], ws: &mut BatchScratch) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -217,7 +221,7 @@ fn batch_generic<const FMA: bool>(h: &[f64], v: &[f64], out: &mut [f64], ws: &mu
         *l = hk - a;
         *u = hk + a;
     }
-    for _ in 0..MAX_ITER {
+    for _ in 0..LOCKSTEP_SWEEPS {
         for (((((th, l), u), d), &hk), &vk) in theta
             .iter_mut()
             .zip(lo.iter_mut())
@@ -245,6 +249,30 @@ fn batch_generic<const FMA: bool>(h: &[f64], v: &[f64], out: &mut [f64], ws: &mu
         }
         if done.iter().all(|&d| d > 0.5) || theta.iter().any(|x| x.is_nan()) {
             break;
+        }
+    }
+    // Stragglers (bisection steps, slow cases) finish one by one from
+    // their current bracket, so one hard entry does not keep the whole
+    // batch sweeping.
+    let rows = theta
+        .iter_mut()
+        .zip(done.iter())
+        .zip(lo.iter())
+        .zip(hi.iter())
+        .zip(h)
+        .zip(v);
+    for (((((th, &d), &l), &u), &hk), &vk) in rows {
+        if d < 0.5 && !th.is_nan() {
+            *th = newton_bracketed(
+                |x| {
+                    let t = x.tanh();
+                    (x - hk + vk * t, 1.0 + vk * (1.0 - t * t))
+                },
+                l,
+                u,
+                *th,
+            )
+            .x;
         }
     }
     for (o, &x) in out.iter_mut().zip(theta.iter()) {
