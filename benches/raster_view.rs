@@ -17,7 +17,10 @@ fn raster_view(c: &mut Criterion) {
     // 5 % activity: draw the active entries directly.
     let active = t * n / 20;
     for _ in 0..active {
-        let (b, i) = ((rng.next_u64() % t as u64) as usize, (rng.next_u64() % n as u64) as usize);
+        let (b, i) = (
+            (rng.next_u64() % t as u64) as usize,
+            (rng.next_u64() % n as u64) as usize,
+        );
         raster.set(0, b, i, true);
     }
     let mut g = c.benchmark_group("raster_view");

@@ -552,14 +552,14 @@ impl IsingScopeApp {
         let path = dir.join(format!("isingscope-{slug}.png"));
         let (tx, rx) = std::sync::mpsc::channel();
         let wake = self.wake.clone();
-        ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::ScreenshotCallback::new(
-            move |img| {
+        ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(
+            egui::ScreenshotCallback::new(move |img| {
                 let r = plots::save_color_image(&path, &img)
                     .map(|()| format!("Saved {}", path.display()));
                 let _ = tx.send(r);
                 wake();
-            },
-        )));
+            }),
+        ));
         self.capture_rx = Some(rx);
     }
 

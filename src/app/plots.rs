@@ -251,7 +251,11 @@ pub fn write_png(path: &std::path::Path, w: u32, h: u32, rgb: &[u8]) -> Result<(
 
 /// Save a captured window image as PNG.
 pub fn save_color_image(path: &std::path::Path, img: &ColorImage) -> Result<(), String> {
-    let rgb: Vec<u8> = img.pixels.iter().flat_map(|c| [c.r(), c.g(), c.b()]).collect();
+    let rgb: Vec<u8> = img
+        .pixels
+        .iter()
+        .flat_map(|c| [c.r(), c.g(), c.b()])
+        .collect();
     write_png(path, img.size[0] as u32, img.size[1] as u32, &rgb)
 }
 
