@@ -42,6 +42,10 @@ impl StopToken {
 pub trait Progress: Sync {
     /// Report that `done` of `total` units are finished.
     fn report(&self, done: u64, total: u64);
+
+    /// An iterative method's objective after iteration `iteration`
+    /// (1-based), for live convergence plots. Ignored by default.
+    fn objective(&self, _iteration: usize, _value: f64) {}
 }
 
 /// A progress sink that ignores everything.

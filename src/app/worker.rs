@@ -53,6 +53,9 @@ impl<T: Send> Progress for JobContext<T> {
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
         }
     }
+    fn objective(&self, _iteration: usize, value: f64) {
+        self.trace(value);
+    }
 }
 
 /// The UI's handle on a background job.

@@ -683,6 +683,7 @@ impl ValidMlFit {
             });
             let total: f64 = states.iter().map(|s| s.f).sum();
             info.objective.push(-total);
+            progress.objective(it, -total);
             info.iterations = it;
             progress.report(it as u64, p.max_iter as u64);
             if states.iter().all(|s| s.converged) {

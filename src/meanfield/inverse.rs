@@ -270,6 +270,7 @@ impl ValidMomentMatching {
             error_h.push(eh);
             error_j.push(ej);
             info.objective.push(eh.max(ej));
+            progress.objective(it, eh.max(ej));
             info.iterations = it;
             progress.report(it as u64, p.max_iter as u64);
             if eh < p.tol && ej < p.tol {

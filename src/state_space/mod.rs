@@ -236,18 +236,6 @@ impl ValidStateSpaceFit {
         progress: &dyn Progress,
         stop: &StopToken,
     ) -> Result<StateSpaceResult> {
-        self.fit_observed(raster, progress, stop, &|_, _| {})
-    }
-
-    /// [`Self::fit`] that also hands `(iteration, log evidence)` to
-    /// `on_iteration` after every EM iteration, for live convergence plots.
-    pub fn fit_observed(
-        &self,
-        raster: &SpikeRaster,
-        progress: &dyn Progress,
-        stop: &StopToken,
-        on_iteration: &dyn Fn(usize, f64),
-    ) -> Result<StateSpaceResult> {
         let p = &self.0;
         let summary = DataSummary::new(raster)?;
         let n_steps = summary.n_steps();
@@ -286,7 +274,7 @@ impl ValidStateSpaceFit {
             let previous = info.objective.last().copied();
             info.objective.push(evidence);
             info.iterations = iter + 1;
-            on_iteration(iter + 1, evidence);
+            progress.objective(iter + 1, evidence);
             progress.report((iter + 1) as u64, p.max_iter as u64);
             if let (Some(tol), Some(prev)) = (p.tol, previous)
                 && (evidence - prev).abs() <= tol * evidence.abs()
