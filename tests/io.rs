@@ -698,3 +698,34 @@ fn sk_demo_assets_are_reproducible() {
     let demo = isingscope::io::demo::load_sk_demo().unwrap();
     assert_eq!(demo.shape(), (1, 4001, 48));
 }
+
+/// Files written by NumPy itself (`tests/data/io/make_fixtures.py`):
+/// `np.savez` (stored members, zip64 local headers), `np.savez_compressed`
+/// (deflate, a bool Fortran-order array) and a Kilosort folder.
+#[test]
+fn numpy_written_files() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/io");
+    // Bins x units of the raster the script stores as units x time.
+    let expected = vec![1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1];
+    for (file, orientation) in [
+        ("units_time_savez.npz", Orientation::UnitsByTime),
+        ("time_units_compressed.npz", Orientation::TimeByUnits),
+    ] {
+        let o = LoadOptions {
+            orientation: Some(orientation),
+            ..LoadOptions::default()
+        };
+        let Loaded::Raster(r) = load_path(&data.join(file), &o).unwrap() else {
+            panic!("expected a raster")
+        };
+        assert_eq!(r.shape(), (1, 5, 3), "{file}");
+        assert_eq!(r.to_binary(), expected, "{file}");
+    }
+    let s = spikes(&data.join("kilosort_numpy"), &LoadOptions::default());
+    assert_eq!(
+        s.units().iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![2, 7, 11]
+    );
+    assert_eq!(s.times(0), &[0.15, 1.0]);
+    assert_eq!(s.units()[0].label, Quality::Mua);
+}

@@ -224,7 +224,6 @@ fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
                 .as_ref()
                 .map_or(Quality::Unknown, |l| Quality::parse(&l[k])),
             location: std::mem::take(&mut locations[k]),
-            group: String::new(),
         })
         .collect();
     if opts.drop_empty_units {
