@@ -124,18 +124,47 @@ fn find_column(
 
 /// Parse a number field; the error is the problem without the line.
 fn parse_number(what: &str, field: &[u8]) -> std::result::Result<f64, String> {
+    if let Some(v) = std::str::from_utf8(field)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+    {
+        return Ok(v);
+    }
     let s = String::from_utf8_lossy(field);
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
         Ok(v) => Err(format!("{what} {v} is not finite")),
         Err(_) if s.trim().is_empty() => Err(format!("the {what} is missing")),
-        Err(_) => Err(format!("{what} '{s}' is not a number")),
+        Err(_) => Err(format!("{what} '{}' is not a number", s.trim())),
     }
 }
 
 fn parse_f64(path: &Path, line: u64, what: &str, field: &[u8]) -> Result<f64> {
     parse_number(what, field).map_err(|p| Error::format(path, format!("line {line}: {p}")))
 }
+
+/// Multiply-shift hashing of unit ids: one hash per row, so the default
+/// SipHash would be a noticeable share of parsing; ids are not adversarial
+/// keys here (a collision costs time, not correctness).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i64(&mut self, id: i64) {
+        self.0 = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap = HashMap<i64, usize, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Where the unit, time and label live in each row.
 #[derive(Clone, Copy)]
@@ -158,7 +187,7 @@ struct ChunkTrains {
 /// Parse rows of `chunk` (whole lines) into per-unit trains.
 fn parse_chunk(chunk: &[u8], delimiter: u8, cols: Columns) -> ChunkTrains {
     let mut out = ChunkTrains::default();
-    let mut slot_of: HashMap<i64, usize> = HashMap::new();
+    let mut slot_of = IdMap::default();
     let mut rdr = csv_builder(delimiter).from_reader(chunk);
     let mut rec = csv::ByteRecord::new();
     let mut line = 0u64;
@@ -173,7 +202,7 @@ fn parse_chunk(chunk: &[u8], delimiter: u8, cols: Columns) -> ChunkTrains {
             }
         }
         line = rec.position().map_or(line + 1, |p| p.line());
-        if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
+        if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim_ascii().is_empty()) {
             continue;
         }
         match parse_row(&rec, cols) {
@@ -207,7 +236,16 @@ fn parse_row(rec: &csv::ByteRecord, cols: Columns) -> std::result::Result<(i64, 
             )
         })
     };
-    let u = parse_number("unit", field(cols.unit, "unit")?)?;
+    let unit_field = field(cols.unit, "unit")?;
+    // Fast path: a plain integer id.
+    if let Some(id) = std::str::from_utf8(unit_field)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+    {
+        let t = parse_number("time", field(cols.time, "time")?)? * cols.seconds_per_unit;
+        return Ok((id, t));
+    }
+    let u = parse_number("unit", unit_field)?;
     if u.fract() != 0.0 || u.abs() > 9.0e15 {
         return Err(format!(
             "unit '{u}' is not an integer id{}",
@@ -222,12 +260,13 @@ fn parse_row(rec: &csv::ByteRecord, cols: Columns) -> std::result::Result<(i64, 
     Ok((u as i64, t))
 }
 
+/// The CSV reader used for spike rows. Fields are trimmed where they are
+/// parsed (cheaper than trimming every record here).
 fn csv_builder(delimiter: u8) -> csv::ReaderBuilder {
     let mut b = csv::ReaderBuilder::new();
     b.has_headers(false)
         .delimiter(delimiter)
         .flexible(true)
-        .trim(csv::Trim::All)
         .comment(Some(b'#'));
     b
 }
@@ -343,7 +382,7 @@ fn load_csv_bytes(
         .collect();
     // Merge in file order; the first problem in file order is reported.
     let mut trains: Vec<(i64, Vec<f64>, Quality)> = Vec::new();
-    let mut slot_of: HashMap<i64, usize> = HashMap::new();
+    let mut slot_of = IdMap::default();
     let mut line_offset = lines_before;
     for (chunk, part) in chunks.iter().zip(parsed) {
         if let Some((line, problem)) = part.error {
@@ -441,6 +480,14 @@ mod tests {
         assert_eq!(s.times(1), &[0.5, 0.75]);
         assert_eq!(s.units()[0].label, Quality::Mua);
         assert_eq!(s.units()[1].label, Quality::Good);
+        // Spaces around fields and blank lines are ignored.
+        let s = load(
+            " unit , time \n 2 , 0.5 \n   \n2,\t0.75\n",
+            "sp.csv",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.times(0), &[0.5, 0.75]);
     }
 
     #[test]
