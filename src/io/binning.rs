@@ -568,7 +568,7 @@ impl std::fmt::Display for Summary {
                 f,
                 "{:>10}  {:>8}  {:>10.3}  {:>9.5}  {:>8}  {}",
                 u.id,
-                u.label,
+                u.label.as_str(),
                 u.rate_hz,
                 u.active_bins as f64 / self.n_bins.max(1) as f64,
                 u.merged_spikes,

@@ -122,29 +122,181 @@ fn find_column(
     Ok(names.iter().position(|n| known.contains(&n.as_str())))
 }
 
-fn parse_f64(path: &Path, line: u64, what: &str, field: &[u8]) -> Result<f64> {
+/// Parse a number field; the error is the problem without the line.
+fn parse_number(what: &str, field: &[u8]) -> std::result::Result<f64, String> {
+    if let Some(v) = std::str::from_utf8(field)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+    {
+        return Ok(v);
+    }
     let s = String::from_utf8_lossy(field);
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
-        Ok(v) => Err(Error::format(
-            path,
-            format!("line {line}: {what} {v} is not finite"),
-        )),
-        Err(_) if s.trim().is_empty() => Err(Error::format(
-            path,
-            format!("line {line}: the {what} is missing"),
-        )),
-        Err(_) => Err(Error::format(
-            path,
-            format!("line {line}: {what} '{s}' is not a number"),
-        )),
+        Ok(v) => Err(format!("{what} {v} is not finite")),
+        Err(_) if s.trim().is_empty() => Err(format!("the {what} is missing")),
+        Err(_) => Err(format!("{what} '{}' is not a number", s.trim())),
     }
 }
 
+fn parse_f64(path: &Path, line: u64, what: &str, field: &[u8]) -> Result<f64> {
+    parse_number(what, field).map_err(|p| Error::format(path, format!("line {line}: {p}")))
+}
+
+/// Multiply-shift hashing of unit ids: one hash per row, so the default
+/// SipHash would be a noticeable share of parsing; ids are not adversarial
+/// keys here (a collision costs time, not correctness).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i64(&mut self, id: i64) {
+        self.0 = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap = HashMap<i64, usize, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// Where the unit, time and label live in each row.
+#[derive(Clone, Copy)]
+struct Columns {
+    unit: usize,
+    time: usize,
+    label: Option<usize>,
+    headerless: bool,
+    seconds_per_unit: f64,
+}
+
+/// Trains of one chunk of rows, in order of first appearance.
+#[derive(Default)]
+struct ChunkTrains {
+    trains: Vec<(i64, Vec<f64>, Quality)>,
+    /// First problem: line within the chunk (1-based) and what is wrong.
+    error: Option<(u64, String)>,
+}
+
+/// Parse rows of `chunk` (whole lines) into per-unit trains.
+fn parse_chunk(chunk: &[u8], delimiter: u8, cols: Columns) -> ChunkTrains {
+    let mut out = ChunkTrains::default();
+    let mut slot_of = IdMap::default();
+    let mut rdr = csv_builder(delimiter).from_reader(chunk);
+    let mut rec = csv::ByteRecord::new();
+    let mut line = 0u64;
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let at = e.position().map_or(line + 1, |p| p.line());
+                out.error = Some((at, format!("not readable as CSV: {e}")));
+                break;
+            }
+        }
+        line = rec.position().map_or(line + 1, |p| p.line());
+        if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim_ascii().is_empty()) {
+            continue;
+        }
+        match parse_row(&rec, cols) {
+            Ok((id, t)) => {
+                let slot = *slot_of.entry(id).or_insert_with(|| {
+                    let label = cols.label.map_or(Quality::Unknown, |lc| {
+                        Quality::parse(&String::from_utf8_lossy(rec.get(lc).unwrap_or_default()))
+                    });
+                    out.trains.push((id, Vec::new(), label));
+                    out.trains.len() - 1
+                });
+                out.trains[slot].1.push(t);
+            }
+            Err(problem) => {
+                out.error = Some((line, problem));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The unit id and time (seconds) of one row.
+fn parse_row(rec: &csv::ByteRecord, cols: Columns) -> std::result::Result<(i64, f64), String> {
+    let field = |k: usize, what: &str| {
+        rec.get(k).ok_or_else(|| {
+            format!(
+                "{} fields, but the {what} is in column {}",
+                rec.len(),
+                k + 1
+            )
+        })
+    };
+    let unit_field = field(cols.unit, "unit")?;
+    // Fast path: a plain integer id.
+    if let Some(id) = std::str::from_utf8(unit_field)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+    {
+        let t = parse_number("time", field(cols.time, "time")?)? * cols.seconds_per_unit;
+        return Ok((id, t));
+    }
+    let u = parse_number("unit", unit_field)?;
+    if u.fract() != 0.0 || u.abs() > 9.0e15 {
+        return Err(format!(
+            "unit '{u}' is not an integer id{}",
+            if cols.headerless {
+                " (without a header the columns are unit, time; use --unit-column 2 --time-column 1 if the file is time, unit)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let t = parse_number("time", field(cols.time, "time")?)? * cols.seconds_per_unit;
+    Ok((u as i64, t))
+}
+
+/// The CSV reader used for spike rows. Fields are trimmed where they are
+/// parsed (cheaper than trimming every record here).
+fn csv_builder(delimiter: u8) -> csv::ReaderBuilder {
+    let mut b = csv::ReaderBuilder::new();
+    b.has_headers(false)
+        .delimiter(delimiter)
+        .flexible(true)
+        .comment(Some(b'#'));
+    b
+}
+
 /// Read spike times from a CSV/TSV file (see the module docs).
+///
+/// The file is read whole and its rows are parsed in parallel, in chunks
+/// of whole lines (sequentially when it holds quotes, which may hide line
+/// breaks inside fields); trains keep the file's row order.
 pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let chunk = (bytes.len() / (rayon::current_num_threads() * 4)).max(1 << 20);
+    load_csv_bytes(path, &bytes, opts, chunk)
+}
+
+/// [`load_csv`] on the file's bytes, with chunks of about `chunk_bytes`.
+fn load_csv_bytes(
+    path: &Path,
+    bytes: &[u8],
+    opts: &LoadOptions,
+    chunk_bytes: usize,
+) -> Result<SpikeTrains> {
+    use rayon::prelude::*;
     let to_s = opts.time_unit.seconds_per_unit(opts.sample_rate)?;
-    let mut rdr = reader(path)?;
+    let first_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
+    let delim = delimiter(path, &String::from_utf8_lossy(&bytes[..first_end]));
+    let mut rdr = csv_builder(delim).from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
     let csv_err = |e: csv::Error| Error::format(path, format!("not readable as CSV: {e}"));
     // Every unit in a CSV has at least one row, so `drop_empty_units` has
@@ -195,59 +347,60 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
             (u.unwrap_or(0), t.unwrap_or(1))
         }
     };
-    // Trains in order of first appearance, found through a hash of the id;
-    // sorted by id at the end.
-    let mut trains: Vec<(i64, Vec<f64>, Quality)> = Vec::new();
-    let mut slot_of: HashMap<i64, usize> = HashMap::new();
-    let mut line = 1u64;
-    let mut pending = !has_header;
-    loop {
-        if !pending {
-            if !rdr.read_byte_record(&mut rec).map_err(csv_err)? {
+    let cols = Columns {
+        unit: unit_col,
+        time: time_col,
+        label: label_col,
+        headerless: !has_header,
+        seconds_per_unit: to_s,
+    };
+    // The body: after the header, or the whole file without one.
+    let (body_start, lines_before) = if has_header {
+        let p = rdr.position();
+        (p.byte() as usize, p.line().saturating_sub(1))
+    } else {
+        (0, 0)
+    };
+    let body = bytes.get(body_start..).unwrap_or_default();
+    let mut bounds = vec![0];
+    if !body.contains(&b'"') {
+        let mut k = 0;
+        while k + chunk_bytes < body.len() {
+            let cut = k + chunk_bytes;
+            let Some(nl) = body[cut..].iter().position(|&b| b == b'\n') else {
                 break;
-            }
-            line = rec.position().map_or(line + 1, |p| p.line());
+            };
+            k = cut + nl + 1;
+            bounds.push(k);
         }
-        pending = false;
-        if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
-            continue;
-        }
-        let field = |k: usize, what: &str| {
-            rec.get(k).ok_or_else(|| {
-                Error::format(
-                    path,
-                    format!(
-                        "line {line} has {} fields; the {what} is in column {}",
-                        rec.len(),
-                        k + 1
-                    ),
-                )
-            })
-        };
-        let u = parse_f64(path, line, "unit", field(unit_col, "unit")?)?;
-        if u.fract() != 0.0 || u.abs() > 9.0e15 {
+    }
+    bounds.push(body.len());
+    let chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &body[w[0]..w[1]]).collect();
+    let parsed: Vec<ChunkTrains> = chunks
+        .par_iter()
+        .map(|c| parse_chunk(c, delim, cols))
+        .collect();
+    // Merge in file order; the first problem in file order is reported.
+    let mut trains: Vec<(i64, Vec<f64>, Quality)> = Vec::new();
+    let mut slot_of = IdMap::default();
+    let mut line_offset = lines_before;
+    for (chunk, part) in chunks.iter().zip(parsed) {
+        if let Some((line, problem)) = part.error {
             return Err(Error::format(
                 path,
-                format!(
-                    "line {line}: unit '{u}' is not an integer id{}",
-                    if header.is_none() {
-                        " (without a header the columns are unit, time; use --unit-column 2 --time-column 1 if the file is time, unit)"
-                    } else {
-                        ""
-                    }
-                ),
+                format!("line {}: {problem}", line_offset + line),
             ));
         }
-        let t = parse_f64(path, line, "time", field(time_col, "time")?)? * to_s;
-        let id = u as i64;
-        let slot = *slot_of.entry(id).or_insert_with(|| {
-            let label = label_col.map_or(Quality::Unknown, |lc| {
-                Quality::parse(&String::from_utf8_lossy(rec.get(lc).unwrap_or_default()))
-            });
-            trains.push((id, Vec::new(), label));
-            trains.len() - 1
-        });
-        trains[slot].1.push(t);
+        line_offset += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        for (id, ts, label) in part.trains {
+            match slot_of.get(&id) {
+                Some(&slot) => trains[slot].1.extend_from_slice(&ts),
+                None => {
+                    slot_of.insert(id, trains.len());
+                    trains.push((id, ts, label));
+                }
+            }
+        }
     }
     if trains.is_empty() {
         return Err(Error::format(path, "the file holds no spikes"));
@@ -327,6 +480,14 @@ mod tests {
         assert_eq!(s.times(1), &[0.5, 0.75]);
         assert_eq!(s.units()[0].label, Quality::Mua);
         assert_eq!(s.units()[1].label, Quality::Good);
+        // Spaces around fields and blank lines are ignored.
+        let s = load(
+            " unit , time \n 2 , 0.5 \n   \n2,\t0.75\n",
+            "sp.csv",
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.times(0), &[0.5, 0.75]);
     }
 
     #[test]
@@ -399,6 +560,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no column named 'stamp'"), "{e}");
+    }
+
+    #[test]
+    fn chunked_parsing_matches_one_pass_and_reports_global_lines() {
+        let mut text = String::from("# spikes\nunit,time,label\n");
+        for k in 0..300 {
+            text.push_str(&format!(
+                "{},{}.{:03},{}\n",
+                k % 7,
+                k / 10,
+                k % 10,
+                if k % 7 == 3 { "good" } else { "mua" }
+            ));
+        }
+        let p = Path::new("chunks.csv");
+        let o = LoadOptions::default();
+        let whole = load_csv_bytes(p, text.as_bytes(), &o, usize::MAX).unwrap();
+        for chunk in [1, 5, 17, 64] {
+            assert_eq!(
+                load_csv_bytes(p, text.as_bytes(), &o, chunk).unwrap(),
+                whole
+            );
+        }
+        assert_eq!(whole.units()[3].label, Quality::Good);
+        assert_eq!(whole.times(1).len(), 43);
+        // Line 200 of the file (row 198 of data, after the comment and header).
+        let bad: String = text
+            .lines()
+            .enumerate()
+            .map(|(k, l)| {
+                if k == 199 {
+                    "2,x,mua\n".to_string()
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        for chunk in [1, 13, usize::MAX] {
+            let e = load_csv_bytes(p, bad.as_bytes(), &o, chunk)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("line 200: time 'x' is not a number"),
+                "{chunk}: {e}"
+            );
+        }
     }
 
     #[test]

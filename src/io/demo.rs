@@ -93,4 +93,18 @@ mod tests {
         assert_eq!(std::fs::read(dir.join("J.csv")).unwrap(), SK_J);
         assert_eq!(load_sk_demo().unwrap().shape(), (1, 4001, 48));
     }
+
+    #[test]
+    fn missing_asset_falls_back_to_the_embedded_bytes() {
+        static BYTES: &[u8] = b"embedded demo bytes";
+        let rel = format!("test-fallback-{}/x.bin", std::process::id());
+        let p = asset(&rel, BYTES).unwrap();
+        assert!(!p.starts_with(ASSETS), "{}", p.display());
+        assert_eq!(std::fs::read(&p).unwrap(), BYTES);
+        // A second call reuses the written copy.
+        assert_eq!(asset(&rel, BYTES).unwrap(), p);
+        if let Some(dir) = p.parent() {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
 }

@@ -191,10 +191,7 @@ pub fn detect_format(path: &Path) -> Result<Format> {
 /// ```
 pub fn load_path(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
     if !path.exists() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
-        ));
+        return Err(Error::format(path, "no such file or directory"));
     }
     Ok(match detect_format(path)? {
         Format::Nwb => Loaded::Spikes(nwb::load_nwb(path, opts)?),

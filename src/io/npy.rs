@@ -161,6 +161,21 @@ pub(crate) fn read_raster_in<R: std::io::Read>(
         }
     };
     let (t, n) = if units_first { (b, a) } else { (a, b) };
+    // A damaged header can claim any shape: refuse sizes that overflow or
+    // exceed the raster limit before allocating.
+    let words = r
+        .checked_mul(t)
+        .and_then(|rt| rt.checked_mul(n.div_ceil(64)))
+        .filter(|&w| (w as u64).saturating_mul(8) <= crate::io::binning::MAX_RASTER_BYTES);
+    if words.is_none() {
+        return Err(Error::format(
+            path,
+            format!(
+                "shape {shape:?} is too large for a raster (limit {} GiB packed)",
+                crate::io::binning::MAX_RASTER_BYTES >> 30
+            ),
+        ));
+    }
     if r * t * n == 0 {
         return Err(Error::format(
             path,
@@ -240,6 +255,19 @@ pub fn read_index_vector(path: &Path) -> Result<Vec<i64>> {
     let DType::Plain(ts) = &dtype else {
         return Err(Error::format(path, "expected a plain integer array"));
     };
+    // The header's length must fit the file before anything is allocated.
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if (len as u64).saturating_mul(ts.size_field()) > file_len {
+        return Err(Error::format(
+            path,
+            format!(
+                "the file is truncated: the header says {len} elements of {} bytes but the file has {file_len} bytes",
+                ts.size_field()
+            ),
+        ));
+    }
     let bad = |e: std::io::Error| Error::format(path, format!("reading array data: {e}"));
     let dt = |e: npyz::DTypeError| Error::format(path, format!("dtype: {e}"));
     let mut out = Vec::with_capacity(len);

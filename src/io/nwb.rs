@@ -140,10 +140,7 @@ pub fn load_nwb(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
 
 fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
     if !path.is_file() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        ));
+        return Err(Error::format(path, "no such file"));
     }
     let file = File::open_streaming(path).map_err(|e| {
         Error::format(
@@ -224,7 +221,6 @@ fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
                 .as_ref()
                 .map_or(Quality::Unknown, |l| Quality::parse(&l[k])),
             location: std::mem::take(&mut locations[k]),
-            group: String::new(),
         })
         .collect();
     if opts.drop_empty_units {

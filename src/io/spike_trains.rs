@@ -83,8 +83,6 @@ pub struct UnitInfo {
     pub label: Quality,
     /// Anatomical location (empty when unknown).
     pub location: String,
-    /// Electrode group or shank (empty when unknown).
-    pub group: String,
 }
 
 impl UnitInfo {
