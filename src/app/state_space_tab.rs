@@ -86,9 +86,7 @@ pub fn run_state_space(
     }
     .validate()
     .map_err(message)?;
-    let result = fit
-        .fit(&raster, ctx, &ctx.stop)
-        .map_err(message)?;
+    let result = fit.fit(&raster, ctx, &ctx.stop).map_err(message)?;
     let m0 = grand_mean_rates(&raster);
     let flow = mean_field_entropy_flow(&result.theta_smoothed, &m0, Quadrature::Riemann100)
         .map_err(message)?
