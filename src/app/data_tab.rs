@@ -401,8 +401,7 @@ impl DataTab {
                 }));
             }
             if ui.button("Browse…").clicked() {
-                // The dialog result arrives through `poll_dialog`.
-                self.open_dialog(std::sync::Arc::new(|| {}));
+                commands.push(Command::OpenFileDialog);
             }
             if ui
                 .add_enabled(!busy, egui::Button::new("Open demo recording"))

@@ -89,6 +89,8 @@ pub enum Command {
     Fit(fit_tab::FitRequest),
     /// Cancel the running job.
     CancelJob,
+    /// Show the native file dialog (off the UI thread).
+    OpenFileDialog,
     /// Save the session to a file.
     SaveSession(PathBuf),
     /// Open a session file.
@@ -423,6 +425,7 @@ impl IsingScopeApp {
             },
             Command::OpenSession(path) => self.open_session(&path),
             Command::ShowTab(t) => self.tab = t,
+            Command::OpenFileDialog => self.data.open_dialog(self.wake.clone()),
             Command::SetOrder(o) => {
                 if o.len() == self.model.order.len() {
                     self.model.order = o;
