@@ -118,10 +118,12 @@ fn pause_stops_the_stream() {
 #[test]
 fn a_sweep_agrees_with_theory_at_n_512() {
     let mut h = lab();
-    // Defaults: N = 512, J0 = 1, ΔJ = 0.5, H0 = 0. Scan β over points away
-    // from the transition (β_c = 1.3485), where finite-size effects are small.
+    // Defaults: N = 512, J0 = 1, ΔJ = 0.5, H0 = 0 (β_c = 1.3485). Scan β
+    // over the ordered phase away from the transition, where a 200-step
+    // burn-in from all +1 reaches the stationary state (relaxation takes a
+    // few steps there) and the sign of m is fixed by the start.
     for (label, v) in [
-        ("from", 0.5),
+        ("from", 2.0),
         ("to", 3.5),
         ("points", 4.0),
         ("networks", 6.0),
@@ -151,19 +153,25 @@ fn a_sweep_agrees_with_theory_at_n_512() {
             h0: 0.0,
         })
         .unwrap();
-        // Each error bar is the standard error over 6 fresh networks. A
-        // finite network of N spins deviates from the N → ∞ theory by
-        // O(1/√N) ≈ 0.044 at N = 512 (sample-to-sample fluctuations of the
-        // population averages), so the check is |sim − theory| < 3 s.e. +
-        // 1/√N.
-        let fs = 1.0 / 512f64.sqrt();
+        // Each error bar is the standard error over 6 fresh networks (the
+        // quenched average). On top of it a finite network deviates from the
+        // N → ∞ theory by O((βΔJ)²/N) terms (the missing i = l term of the
+        // entropy production, the self-coupling's share of q, the spread of
+        // the field variance; see tests/sk_theory.rs for the bound
+        // 4(βΔJ)²/N), plus the self-coupling's direct O(βJ0/N) share of q.
+        let b = p.x * 0.5;
+        let finite_n = (4.0 * b * b + p.x * 1.0) / 512.0;
         for (name, (mean, se), th) in [
             ("|m|", p.m, t.m),
             ("q", p.q, t.q),
             ("σ/N", p.sigma_per_n, t.sigma_per_n),
         ] {
+            eprintln!(
+                "β = {}: {name} = {mean:.5} ± {se:.5} vs theory {th:.5}",
+                p.x
+            );
             assert!(
-                (mean - th).abs() < 3.0 * se + fs,
+                (mean - th).abs() < 3.0 * se + finite_n,
                 "β = {}: {name} = {mean} ± {se} vs theory {th}",
                 p.x
             );
