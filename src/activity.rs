@@ -111,6 +111,16 @@ impl ActivityPyramid {
             Some((block, c)) => {
                 let nb = self.total_bins.div_ceil(*block);
                 let (b0, b1) = (start / block, end.div_ceil(*block).min(nb));
+                // Each whole block goes to the column of its (clipped) start;
+                // the denominator counts the bins those blocks cover, so a
+                // column holding two blocks is not drawn twice as dense.
+                bins.iter_mut().for_each(|b| *b = 0);
+                for b in b0..b1 {
+                    let lo = (b * block).max(start);
+                    let hi = ((b + 1) * block).min(self.total_bins);
+                    let x = column(lo).min(width - 1);
+                    bins[x] += (hi - b * block) as u32;
+                }
                 for i in 0..n {
                     let row = &c[i * nb..(i + 1) * nb];
                     let out = &mut counts[i * width..(i + 1) * width];

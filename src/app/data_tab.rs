@@ -434,7 +434,7 @@ impl DataTab {
                 0.0..=1000.0,
                 0.1,
             );
-            let can_rebin = model.dataset.is_some();
+            let can_rebin = model.dataset.is_some() && self.last_request.is_some();
             if ui
                 .add_enabled(!busy && can_rebin, egui::Button::new("Re-bin"))
                 .clicked()

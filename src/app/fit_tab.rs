@@ -115,6 +115,12 @@ pub fn run_fit(
 ) -> Result<FittedModel, String> {
     let raster = &ds.raster;
     let t = raster.n_bins();
+    if t < 2 {
+        return Err(format!(
+            "{}: a fit needs at least 2 time bins; this dataset has {t}",
+            ds.name
+        ));
+    }
     let split = if req.holdout && t >= 20 { t - t / 5 } else { t };
     let train = raster.slice_bins(0..split).map_err(message)?;
     let (h, j, info) = fit_couplings(req, &train, ctx)?;

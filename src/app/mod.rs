@@ -259,7 +259,31 @@ impl IsingScopeApp {
         self.job.is_some()
     }
 
+    /// Refuse to start a job while another runs (the user cancels first):
+    /// replacing a running job would have to wait for it on the UI thread.
+    fn refuse_if_busy(&mut self) -> bool {
+        if let Some(job) = &self.job {
+            let label = match job {
+                RunningJob::Load(j) => j.label.clone(),
+                RunningJob::Fit(j) => j.label.clone(),
+            };
+            self.message = Some((
+                true,
+                format!("{label} is still running: wait for it or press Cancel first."),
+            ));
+            true
+        } else {
+            false
+        }
+    }
+
     fn start_load(&mut self, req: data_tab::LoadRequest) {
+        if self.refuse_if_busy() {
+            return;
+        }
+        // A session's fit and unit order belong to the session's own load.
+        self.pending_fit = None;
+        self.pending_order = None;
         self.data.apply_request(&req);
         self.data.pending_request = Some(req.clone());
         let job = Job::spawn(
@@ -271,6 +295,11 @@ impl IsingScopeApp {
     }
 
     fn start_simulation(&mut self, req: data_tab::SimulateRequest) {
+        if self.refuse_if_busy() {
+            return;
+        }
+        self.pending_fit = None;
+        self.pending_order = None;
         self.data.pending_request = None;
         let job = Job::spawn("Simulating", self.wake.clone(), move |ctx| {
             data_tab::simulate_dataset(&req, ctx)
@@ -279,6 +308,9 @@ impl IsingScopeApp {
     }
 
     fn start_fit(&mut self, req: fit_tab::FitRequest) {
+        if self.refuse_if_busy() {
+            return;
+        }
         let Some(ds) = self.model.dataset.clone() else {
             self.message = Some((true, "Load a dataset before fitting.".into()));
             return;
@@ -306,7 +338,11 @@ impl IsingScopeApp {
                             }
                         }
                         // The previous dataset stays loaded.
-                        Err(e) => self.message = Some((true, e)),
+                        Err(e) => {
+                            self.pending_fit = None;
+                            self.pending_order = None;
+                            self.message = Some((true, e));
+                        }
                     }
                 }
             }
@@ -315,8 +351,8 @@ impl IsingScopeApp {
                     self.job = None;
                     match r {
                         Ok(mut fit) => {
-                            fit.generation = self.model.generation * 1000 + 1;
                             self.model.generation += 1;
+                            fit.generation = self.model.generation * 1000 + 1;
                             self.model.fit = Some(fit);
                             self.message = Some((false, "Fit finished.".into()));
                         }
@@ -380,11 +416,14 @@ impl IsingScopeApp {
         self.raster.apply_view_state(&s.raster);
         self.couplings.threshold = s.couplings_threshold;
         self.phase_lab.apply_settings(s.phase_lab.clone());
-        self.pending_fit = s.fitted.clone();
-        self.pending_order = Some(s.order.clone());
         if let Some(req) = s.load {
             if req.path.as_os_str().is_empty() || req.path.exists() {
                 self.start_load(req);
+                // Applied when (and only if) this load succeeds.
+                if self.busy() {
+                    self.pending_fit = s.fitted.clone();
+                    self.pending_order = Some(s.order.clone());
+                }
             } else {
                 self.message = Some((
                     true,

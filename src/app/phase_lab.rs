@@ -498,7 +498,7 @@ impl PhaseLab {
             };
             // A dense theory curve: 10 points per sweep interval.
             let (from, to) = (s.sweep_from, s.sweep_to);
-            let dense = 10 * (k - 1) + 1;
+            let dense = (10 * (k - 1) + 1).min(201);
             self.sweep_theory = (0..dense)
                 .map(|j| from + (to - from) * j as f64 / (dense - 1) as f64)
                 .filter_map(|x| {

@@ -46,7 +46,7 @@ pub struct HeatmapView {
     id: String,
     texture: Option<TextureHandle>,
     /// Key of the data the texture shows; a change triggers a re-upload.
-    key: Option<(u64, u32, u32)>,
+    key: Option<(u64, u32, u32, u64)>,
 }
 
 /// What happened on the heatmap this frame.
@@ -101,10 +101,14 @@ impl HeatmapView {
             return out;
         }
         let limit = if data.limit > 0.0 { data.limit } else { 1.0 };
+        let order_hash = data.order.iter().fold(17u64, |h, &i| {
+            h.wrapping_mul(1_000_003).wrapping_add(i as u64)
+        });
         let key = (
             data.generation,
             (limit as f32).to_bits(),
             (data.threshold as f32).to_bits(),
+            order_hash,
         );
         if self.key != Some(key) || self.texture.is_none() {
             let mut img = ColorImage::filled([n, n], Color32::WHITE);

@@ -435,7 +435,7 @@ impl StateSpaceTab {
                 Plot::new("ss_fields")
                     .width(width)
                     .height(170.0)
-                    .x_axis_label("bin")
+                    .x_axis_label("transition t (bin t to t+1)")
                     .show(ui, |plot| {
                         for i in 0..n.min(3) {
                             let mean: Vec<f64> =
@@ -455,17 +455,20 @@ impl StateSpaceTab {
                     });
             });
             ui.vertical(|ui| {
-                ui.label("Population rate (spikes per unit and bin)");
+                ui.label("Population rate of bin t+1 (spikes per unit)");
+                // Transition t (the x axis) produces bin t + 1: its rate is
+                // drawn at t, in line with θ(t) and the entropy flow.
                 let pts: Vec<[f64; 2]> = o
                     .rate
                     .iter()
+                    .skip(1)
                     .enumerate()
                     .map(|(t, &v)| [t as f64, v])
                     .collect();
                 Plot::new("ss_rate")
                     .width(width)
                     .height(170.0)
-                    .x_axis_label("bin")
+                    .x_axis_label("transition t (bin t to t+1)")
                     .show(ui, |plot| {
                         plot.line(Line::new("rate", PlotPoints::from(pts)));
                         plot.vline(VLine::new("bin", cursor));
@@ -480,7 +483,7 @@ impl StateSpaceTab {
                 Plot::new("ss_flow")
                     .width(width)
                     .height(170.0)
-                    .x_axis_label("bin")
+                    .x_axis_label("transition t (bin t to t+1)")
                     .show(ui, |plot| {
                         plot.line(Line::new("total", PlotPoints::from(line(&f.total))));
                         plot.line(Line::new("forward", PlotPoints::from(line(&f.forward))));
@@ -502,7 +505,7 @@ impl StateSpaceTab {
             let truth = o.truth.as_ref();
             Plot::new("ss_cell")
                 .height(150.0)
-                .x_axis_label("bin")
+                .x_axis_label("transition t (bin t to t+1)")
                 .show(ui, |plot| {
                     plot.add(FilledArea::new("credible band", &xs, &lo, &hi));
                     let pts: Vec<[f64; 2]> = xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();

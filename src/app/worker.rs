@@ -62,7 +62,8 @@ impl<T: Send> Progress for JobContext<T> {
 pub struct Job<T> {
     /// What the job does, for the status bar ("Fitting couplings").
     pub label: String,
-    rx: Receiver<JobEvent<T>>,
+    /// `None` only while dropping (so the worker's last send cannot block).
+    rx: Option<Receiver<JobEvent<T>>>,
     stop: StopToken,
     thread: Option<JoinHandle<()>>,
     /// Latest progress `(done, total)`.
@@ -99,7 +100,7 @@ impl<T: Send + 'static> Job<T> {
             .ok();
         let mut job = Self {
             label,
-            rx,
+            rx: Some(rx),
             stop,
             thread,
             progress: (0, 0),
@@ -115,8 +116,9 @@ impl<T: Send + 'static> Job<T> {
     /// Drain pending events without blocking. Returns the result once, when
     /// the job has finished.
     pub fn poll(&mut self) -> Option<Result<T, String>> {
+        let rx = self.rx.as_ref()?;
         loop {
-            match self.rx.try_recv() {
+            match rx.try_recv() {
                 Ok(JobEvent::Progress(d, t)) => self.progress = (d, t),
                 Ok(JobEvent::Trace(v)) => self.trace.push(v),
                 Ok(JobEvent::Done(r)) => {
@@ -164,6 +166,9 @@ impl<T: Send + 'static> Job<T> {
 impl<T> Drop for Job<T> {
     fn drop(&mut self) {
         self.stop.stop();
+        // Drop the receiver first: a worker blocked in its final send then
+        // gets an error at once instead of waiting for a reader forever.
+        self.rx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -203,6 +208,22 @@ mod tests {
         }
         assert_eq!(result, Some(Ok(42)));
         assert_eq!(job.trace, vec![0.5]);
+    }
+
+    #[test]
+    fn dropping_a_busy_job_does_not_hang() {
+        // The worker floods the channel (progress every iteration) and only
+        // stops when asked; dropping the handle must stop and join it even
+        // though nobody reads the full channel.
+        let wake: Wake = Arc::new(|| {});
+        let job = Job::<()>::spawn("flood", wake, |ctx| {
+            while !ctx.stop.is_stopped() {
+                ctx.report(1, 2);
+            }
+            Err("cancelled".into())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(job);
     }
 
     #[test]

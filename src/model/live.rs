@@ -18,6 +18,7 @@
 //!   late.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -144,6 +145,8 @@ pub enum LabUpdate {
 pub struct LabWorker {
     tx: Sender<LabCommand>,
     rx: Receiver<LabUpdate>,
+    /// Set on drop; long sweeps check it every step.
+    shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -152,15 +155,22 @@ impl LabWorker {
     pub fn spawn(params: SkParams, seed: u64, wake: Wake) -> Self {
         let (tx, cmd_rx) = std::sync::mpsc::channel();
         let (up_tx, rx) = std::sync::mpsc::sync_channel(8);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let flag = shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("isingscope: phase lab".into())
             .spawn(move || {
-                let mut lab = Lab::new(up_tx, wake);
+                let mut lab = Lab::new(up_tx, wake, flag);
                 lab.set_params(params, seed, true);
                 lab.run(cmd_rx);
             })
             .ok();
-        Self { tx, rx, thread }
+        Self {
+            tx,
+            rx,
+            shutdown,
+            thread,
+        }
     }
 
     /// Send a command (ignored if the thread has ended).
@@ -176,6 +186,7 @@ impl LabWorker {
 
 impl Drop for LabWorker {
     fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::Relaxed);
         let _ = self.tx.send(LabCommand::Shutdown);
         // Unblock a send in progress by dropping our receiver first.
         let (_, dummy) = std::sync::mpsc::sync_channel(1);
@@ -190,6 +201,7 @@ impl Drop for LabWorker {
 struct Lab {
     tx: SyncSender<LabUpdate>,
     wake: Wake,
+    shutdown: Arc<AtomicBool>,
     params: SkParams,
     seed: u64,
     /// The network with β = 1 (raw couplings), for "keep network" changes.
@@ -211,10 +223,11 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(tx: SyncSender<LabUpdate>, wake: Wake) -> Self {
+    fn new(tx: SyncSender<LabUpdate>, wake: Wake, shutdown: Arc<AtomicBool>) -> Self {
         Self {
             tx,
             wake,
+            shutdown,
             params: SkParams {
                 n: 1,
                 j0: 0.0,
@@ -430,7 +443,7 @@ impl Lab {
             let mut reps = Vec::with_capacity(req.repetitions);
             for rep in 0..req.repetitions {
                 let seed = req.seed ^ ((k as u64) << 32) ^ rep as u64;
-                match measure(&p, seed, req.burn_in, req.steps) {
+                match measure(&p, seed, req.burn_in, req.steps, &self.shutdown) {
                     Ok(v) => reps.push(v),
                     Err(e) => {
                         self.send(LabUpdate::Error(e));
@@ -471,14 +484,26 @@ fn mean_se(v: &[f64]) -> (f64, f64) {
 
 /// One repetition: a fresh network, `burn_in` steps from all +1, then the
 /// time averages of sign-aligned m, q and σ/N over `steps` steps.
-pub fn measure(p: &SkParams, seed: u64, burn_in: usize, steps: usize) -> Result<[f64; 3], String> {
+/// `abort` is checked every step; when set the repetition ends early with
+/// an error.
+pub fn measure(
+    p: &SkParams,
+    seed: u64,
+    burn_in: usize,
+    steps: usize,
+    abort: &AtomicBool,
+) -> Result<[f64; 3], String> {
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
     let model = p.draw(&mut rng).map_err(|e| e.to_string())?;
     let h_eff: Vec<f64> = model.effective_h().iter().copied().collect();
     let mut sim =
         Simulator::new(&model, 1, &InitialState::AllUp, &mut rng).map_err(|e| e.to_string())?;
     let n = sim.n();
+    let aborted = || abort.load(Ordering::Relaxed);
     for _ in 0..burn_in {
+        if aborted() {
+            return Err("stopped".into());
+        }
         sim.step();
     }
     let mut prev = sim.state(0).to_vec();
@@ -487,6 +512,9 @@ pub fn measure(p: &SkParams, seed: u64, burn_in: usize, steps: usize) -> Result<
     let (mut m_sum, mut q_sum, mut s_sum, mut s_count) = (0.0, 0.0, 0.0, 0usize);
     let mut pending: Option<f64> = None;
     for _ in 0..steps {
+        if aborted() {
+            return Err("stopped".into());
+        }
         sim.step();
         let f = sim.fields(0);
         let [m, q, fwd, back] = step_sums(f, &h_eff, &prev, &prev2);
@@ -554,7 +582,9 @@ mod tests {
             h0: 0.0,
             beta: 1.0,
         };
-        let reps: Vec<[f64; 3]> = (0..8).map(|s| measure(&p, s, 100, 400).unwrap()).collect();
+        let reps: Vec<[f64; 3]> = (0..8)
+            .map(|s| measure(&p, s, 100, 400, &AtomicBool::new(false)).unwrap())
+            .collect();
         let th = solve_stationary(&SkPoint {
             beta: 1.0,
             j0: 0.5,
