@@ -84,6 +84,34 @@ fn batched(c: &mut Criterion) {
 fn paper_setting(c: &mut Criterion) {
     let mut g = c.benchmark_group("paper_setting");
     g.sample_size(10);
+    // The mean-field paper's network: H0 = 0.5, J0 = 1, ΔJ = 0.1 at its
+    // critical β = 1.1108 (spec §4).
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(5);
+    let paper = SkParams {
+        n: 512,
+        j0: 1.0,
+        dj: 0.1,
+        h0: 0.5,
+        beta: 1.110_839_753_424_590_4,
+    }
+    .draw(&mut rng)
+    .expect("valid parameters");
+    let opts = SimulationOptions {
+        steps: 128,
+        trials: 1000,
+        init: InitialState::AllUp,
+    };
+    g.throughput(Throughput::Elements(128 * 1000));
+    g.bench_function("paper_network_N=512_T=128_R=1000", |b| {
+        b.iter(|| {
+            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(4);
+            let r =
+                simulate(&paper, &opts, &mut rng, &NoProgress, &StopToken::new()).expect("runs");
+            black_box(r.n_bins())
+        })
+    });
+    // The same sizes on a disordered network (J0 = 1, ΔJ = 0.5, β = 1):
+    // half the spins flip every step, the worst case for the kernel.
     let model = network(512);
     let opts = SimulationOptions {
         steps: 128,

@@ -108,6 +108,25 @@ impl FieldKernel {
     }
 }
 
+impl FieldKernel {
+    /// Fields of row block `block` for one trial by `plan`; `out` holds the
+    /// previous fields on entry (used by incremental plans).
+    #[inline]
+    fn apply_plan(&self, block: usize, plan: &Plan, out: &mut [f32; BLOCK]) {
+        if plan.incremental {
+            let blk = &self.packed[block * self.n * BLOCK..(block + 1) * self.n * BLOCK];
+            let (mut gain, mut loss) = ([0f32; BLOCK], [0f32; BLOCK]);
+            accumulate_columns(blk, &plan.first, &mut gain);
+            accumulate_columns(blk, &plan.second, &mut loss);
+            for k in 0..BLOCK {
+                out[k] += gain[k] - loss[k];
+            }
+        } else {
+            self.block_fields(block, &plan.first, plan.up, out);
+        }
+    }
+}
+
 /// `acc += blk[j]` for every selected column j of one row block: the
 /// innermost loop of the simulator. Dispatches at run time to an AVX2 build
 /// of the same code where the CPU has it (8 f32 lanes instead of 4).
@@ -133,15 +152,22 @@ fn accumulate_columns_avx2(blk: &[f32], selected: &[u32], acc: &mut [f32; BLOCK]
 
 #[inline(always)]
 fn accumulate_columns_generic(blk: &[f32], selected: &[u32], acc: &mut [f32; BLOCK]) {
+    // Fixed-size views let the compiler unroll the row loop and keep the
+    // BLOCK accumulators in vector registers across all columns.
+    let mut sum = *acc;
     for &j in selected {
         let start = j as usize * BLOCK;
-        let Some(col) = blk.get(start..start + BLOCK) else {
+        let Some(col) = blk
+            .get(start..start + BLOCK)
+            .and_then(|c| <&[f32; BLOCK]>::try_from(c).ok())
+        else {
             continue;
         };
-        for (a, &c) in acc.iter_mut().zip(col) {
-            *a += c;
+        for k in 0..BLOCK {
+            sum[k] += col[k];
         }
     }
+    *acc = sum;
 }
 
 /// Collect the minority-sign spins of a packed state into `selected`;
@@ -167,6 +193,59 @@ fn minority(words: &[u64], n: usize, selected: &mut Vec<u32>) -> bool {
     }
 }
 
+/// How one trial's fields are computed this step.
+#[derive(Clone, Debug, Default)]
+struct Plan {
+    /// Full sum over the minority-sign spins (`up`: they are the +1 spins),
+    /// or an update of the previous fields by the spins that flipped.
+    incremental: bool,
+    up: bool,
+    /// Full: the minority spins. Incremental: spins that flipped to +1.
+    first: Vec<u32>,
+    /// Incremental: spins that flipped to −1.
+    second: Vec<u32>,
+}
+
+/// Steps between full recomputations of the fields: incremental updates
+/// accumulate f32 rounding (about 1e-7 relative per step), so the fields
+/// are rebuilt from scratch at least this often.
+const REFRESH: u32 = 32;
+
+impl Plan {
+    /// Choose the cheaper of a full sum (minority spins, ≤ N/2 columns) and
+    /// an update by the flipped spins `s(t) ≠ s(t−1)` (fewer when activity
+    /// is persistent). `fresh` forces a full sum.
+    fn choose(&mut self, cur: &[u64], prev: &[u64], n: usize, fresh: bool) {
+        let flips: usize = cur
+            .iter()
+            .zip(prev)
+            .map(|(a, b)| (a ^ b).count_ones() as usize)
+            .sum();
+        let n_up: usize = cur.iter().map(|w| w.count_ones() as usize).sum();
+        let n_minority = n_up.min(n - n_up);
+        self.first.clear();
+        self.second.clear();
+        if !fresh && flips < n_minority {
+            self.incremental = true;
+            for (wi, (&a, &b)) in cur.iter().zip(prev).enumerate() {
+                let (mut to_up, mut to_down) = (a & !b, b & !a);
+                while to_up != 0 {
+                    self.first.push((wi * 64) as u32 + to_up.trailing_zeros());
+                    to_up &= to_up - 1;
+                }
+                while to_down != 0 {
+                    self.second
+                        .push((wi * 64) as u32 + to_down.trailing_zeros());
+                    to_down &= to_down - 1;
+                }
+            }
+        } else {
+            self.incremental = false;
+            self.up = minority(cur, n, &mut self.first);
+        }
+    }
+}
+
 /// `e^x` for x in [−708, 708] to about 2 ulp, branch-free so that loops
 /// over it vectorise (the libm call does not): x = k ln2 + r with |r| ≤ ln2/2,
 /// e^r by its Taylor series to r^12 (truncation error < 1e-16), times 2^k.
@@ -174,8 +253,12 @@ fn minority(words: &[u64], n: usize, selected: &mut Vec<u32>) -> bool {
 fn exp_fast(x: f64) -> f64 {
     const LN2_HI: f64 = 0.693_147_180_369_123_8;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // Adding 1.5·2^52 rounds to the nearest integer k in the low mantissa
+    // bits without a libm call, so the loop vectorises.
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
     let x = x.clamp(-708.0, 708.0);
-    let k = (x * std::f64::consts::LOG2_E).round();
+    let t = x * std::f64::consts::LOG2_E + MAGIC;
+    let k = t - MAGIC;
     let r = (x - k * LN2_HI) - k * LN2_LO;
     let mut p = 1.0 / 479_001_600.0; // 1/12!
     for d in [
@@ -194,13 +277,35 @@ fn exp_fast(x: f64) -> f64 {
     ] {
         p = p * r + 1.0 / d;
     }
-    // The loop leaves p = Σ_{i=0}^{12} r^i / i! in Horner form.
-    f64::from_bits(((k as i64 + 1023) as u64) << 52) * p
+    // The loop leaves p = Σ_{i=0}^{12} r^i / i! in Horner form; the low bits
+    // of t hold k, so 2^k is (k + 1023) shifted into the exponent field.
+    f64::from_bits(t.to_bits().wrapping_add(1023) << 52) * p
 }
 
 /// `P(s = +1) = (1 + tanh h)/2 = 1/(1 + e^{−2h})` for every field, into `p`.
+/// Dispatches to an AVX2 build of the same code where the CPU has it (no
+/// FMA, so results are identical on every x86-64 CPU).
 #[inline]
 fn probs_up(fields: &[f32], p: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (checked just above).
+            unsafe { probs_up_avx2(fields, p) };
+            return;
+        }
+    }
+    probs_up_generic(fields, p);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn probs_up_avx2(fields: &[f32], p: &mut [f64]) {
+    probs_up_generic(fields, p);
+}
+
+#[inline(always)]
+fn probs_up_generic(fields: &[f32], p: &mut [f64]) {
     for (pi, &h) in p.iter_mut().zip(fields) {
         *pi = 1.0 / (1.0 + exp_fast(-2.0 * h as f64));
     }
@@ -230,6 +335,8 @@ pub struct Simulator {
     /// Effective fields of the last step, `trials × n` (`[r * n + i]`).
     fields: Vec<f32>,
     rngs: Vec<Xoshiro256PlusPlus>,
+    /// Steps since each trial's fields were last summed in full.
+    since_full: Vec<u32>,
     steps_done: u64,
 }
 
@@ -311,6 +418,7 @@ impl Simulator {
             state,
             fields: vec![0.0; trials * n],
             rngs,
+            since_full: vec![REFRESH; trials],
             steps_done: 0,
         })
     }
@@ -343,6 +451,7 @@ impl Simulator {
         let n = self.kernel.n;
         let words = self.words;
         let kernel = &self.kernel;
+        // Before this step `next` still holds s(t−1): the flips are s(t) ^ s(t−1).
         if self.trials >= 2 * rayon::current_num_threads().max(1) {
             let chunk = self
                 .trials
@@ -353,18 +462,27 @@ impl Simulator {
                 .zip(self.next.par_chunks_mut(words * chunk))
                 .zip(self.fields.par_chunks_mut(n * chunk))
                 .zip(self.rngs.par_chunks_mut(chunk))
-                .for_each(|(((cur, next), fields), rngs)| {
-                    step_batch(kernel, words, cur, next, fields, rngs);
+                .zip(self.since_full.par_chunks_mut(chunk))
+                .for_each(|((((cur, next), fields), rngs), since)| {
+                    step_batch(kernel, words, cur, next, fields, rngs, since);
                 });
         } else {
+            let mut plan = Plan::default();
             for r in 0..self.trials {
                 let cur = &self.state[r * words..(r + 1) * words];
-                let mut selected = Vec::with_capacity(n / 2 + 1);
-                let up = minority(cur, n, &mut selected);
+                let prev = &self.next[r * words..(r + 1) * words];
+                plan.choose(cur, prev, n, self.since_full[r] >= REFRESH);
+                self.since_full[r] = if plan.incremental {
+                    self.since_full[r] + 1
+                } else {
+                    0
+                };
                 let fields = &mut self.fields[r * n..(r + 1) * n];
+                let plan = &plan;
                 let one_block = |(b, out): (usize, &mut [f32])| {
                     let mut tmp = [0f32; BLOCK];
-                    kernel.block_fields(b, &selected, up, &mut tmp);
+                    tmp[..out.len()].copy_from_slice(out);
+                    kernel.apply_plan(b, plan, &mut tmp);
                     out.copy_from_slice(&tmp[..out.len()]);
                 };
                 // Below ~256 spins a step takes microseconds: splitting it
@@ -395,21 +513,29 @@ fn step_batch(
     next: &mut [u64],
     fields: &mut [f32],
     rngs: &mut [Xoshiro256PlusPlus],
+    since_full: &mut [u32],
 ) {
     let n = kernel.n;
     let batch = rngs.len();
-    let mut selected: Vec<Vec<u32>> = vec![Vec::with_capacity(n / 2 + 1); batch];
-    let mut up = vec![false; batch];
-    for r in 0..batch {
-        up[r] = minority(&cur[r * words..(r + 1) * words], n, &mut selected[r]);
+    let mut plans: Vec<Plan> = vec![Plan::default(); batch];
+    for (r, plan) in plans.iter_mut().enumerate() {
+        let w = r * words..(r + 1) * words;
+        plan.choose(&cur[w.clone()], &next[w], n, since_full[r] >= REFRESH);
+        since_full[r] = if plan.incremental {
+            since_full[r] + 1
+        } else {
+            0
+        };
     }
     let mut tmp = [0f32; BLOCK];
     for b in 0..kernel.n_blocks {
         let lo = b * BLOCK;
         let hi = (lo + BLOCK).min(n);
-        for r in 0..batch {
-            kernel.block_fields(b, &selected[r], up[r], &mut tmp);
-            fields[r * n + lo..r * n + hi].copy_from_slice(&tmp[..hi - lo]);
+        for (r, plan) in plans.iter().enumerate() {
+            let out = &mut fields[r * n + lo..r * n + hi];
+            tmp[..hi - lo].copy_from_slice(out);
+            kernel.apply_plan(b, plan, &mut tmp);
+            out.copy_from_slice(&tmp[..hi - lo]);
         }
     }
     for (r, rng) in rngs.iter_mut().enumerate() {
