@@ -26,7 +26,7 @@ shoot() { # tab name, output file, extra args
 }
 shoot data data.png
 shoot raster raster.png
-shoot couplings couplings.png
+SHOT_DELAY=${FIT_DELAY:-25} shoot couplings couplings.png --fit assets/sk_demo/spikes.npy
 SHOT_DELAY=${FIT_DELAY:-25} shoot fit fit.png --fit assets/sk_demo/spikes.npy
 SHOT_DELAY=${SS_DELAY:-40} shoot state-space state-space.png --fit
 # The phase lab, playing, below and above the critical coupling (β = 1,

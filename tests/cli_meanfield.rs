@@ -2,44 +2,18 @@
 //! against the reference data and every error path.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn isingscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_isingscope"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+mod common;
+use common::{assert_fails, csv_rows, isingscope, stderr};
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+fn rows(p: &Path, header: bool) -> Vec<Vec<f64>> {
+    csv_rows(p, header)
 }
 
 fn data(p: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/meanfield/forward")
         .join(p)
-}
-
-/// Numeric rows of a CSV, skipping `#` lines and a header if `header`.
-fn rows(p: &Path, header: bool) -> Vec<Vec<f64>> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .skip(usize::from(header))
-        .map(|l| l.split(',').map(|x| x.trim().parse().unwrap()).collect())
-        .collect()
-}
-
-/// Assert a failed run with a one-line error containing every `needle`.
-fn assert_fails(o: &Output, needles: &[&str]) {
-    assert!(!o.status.success(), "expected failure");
-    let e = stderr(o);
-    assert_eq!(e.trim().lines().count(), 1, "one-line error, got: {e}");
-    for n in needles {
-        assert!(e.contains(n), "error '{e}' should mention '{n}'");
-    }
 }
 
 fn max_diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {

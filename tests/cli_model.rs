@@ -2,35 +2,12 @@
 //! through the binary, checking outputs and every error path.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn isingscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_isingscope"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{assert_fails, csv_rows, isingscope, stderr};
 
 fn lines(p: &Path) -> Vec<Vec<f64>> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| l.split(',').map(|x| x.trim().parse().unwrap()).collect())
-        .collect()
-}
-
-/// Assert a failed run with a one-line error containing every `needle`.
-fn assert_fails(o: &Output, needles: &[&str]) {
-    assert!(!o.status.success(), "expected failure");
-    let e = stderr(o);
-    assert_eq!(e.trim().lines().count(), 1, "one-line error, got: {e}");
-    for n in needles {
-        assert!(e.contains(n), "error '{e}' should mention '{n}'");
-    }
+    csv_rows(p, false)
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! The `state-space` and `synth-state-space` subcommands through the binary.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{csv_rows, isingscope, stderr};
 
 use isingscope::io::npy;
 use isingscope::state_space::ThetaSeries;
@@ -9,23 +12,8 @@ use isingscope::state_space::entropy_flow::{
     Quadrature, grand_mean_rates, mean_field_entropy_flow,
 };
 
-fn isingscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_isingscope"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn csv(p: &Path) -> Vec<Vec<f64>> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| l.split(',').map(|x| x.trim().parse().unwrap()).collect())
-        .collect()
+    csv_rows(p, false)
 }
 
 #[test]
