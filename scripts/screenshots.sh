@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/debug/isingscope}
-[ -x "$bin" ] || cargo build
+# Build the GUI binary (a --no-default-features build may have replaced it).
+[ "$bin" = target/debug/isingscope ] && cargo build --quiet
 display=:97
 Xvfb $display -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
 xvfb=$!
