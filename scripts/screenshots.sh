@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Take screenshots of every tab of the real app window under Xvfb and write
-# them to screenshots/. Needs the packages that .ci/run installs (xvfb,
+# them to screenshots/: Data, Raster, Couplings and Fit on the bundled real
+# recording (the last two fitted by exact ML at start-up), the State space
+# tab fitted to synthetic trials, and the phase lab on both sides of the
+# transition. CI runs it after the tests. Needs the packages that .ci/run installs (xvfb,
 # imagemagick, Mesa). Usage: scripts/screenshots.sh [BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +30,8 @@ shoot() { # tab name, output file, extra args
 }
 shoot data data.png
 shoot raster raster.png
-SHOT_DELAY=${FIT_DELAY:-25} shoot couplings couplings.png --fit assets/sk_demo/spikes.npy
-SHOT_DELAY=${FIT_DELAY:-25} shoot fit fit.png --fit assets/sk_demo/spikes.npy
+SHOT_DELAY=${FIT_DELAY:-25} shoot couplings couplings.png --fit
+SHOT_DELAY=${FIT_DELAY:-25} shoot fit fit.png --fit
 SHOT_DELAY=${SS_DELAY:-40} shoot state-space state-space.png --fit
 # The phase lab, playing, below and above the critical coupling (β = 1,
 # ΔJ = 0.5: J0_c ≈ 1.35), from session files.
