@@ -483,6 +483,7 @@ impl StateSpaceTab {
                 Plot::new("ss_flow")
                     .width(width)
                     .height(170.0)
+                    .legend(egui_plot::Legend::default())
                     .x_axis_label("transition t (bin t to t+1)")
                     .show(ui, |plot| {
                         plot.line(Line::new("total", PlotPoints::from(line(&f.total))));
@@ -506,6 +507,7 @@ impl StateSpaceTab {
             Plot::new("ss_cell")
                 .height(150.0)
                 .x_axis_label("transition t (bin t to t+1)")
+                .legend(egui_plot::Legend::default())
                 .show(ui, |plot| {
                     plot.add(FilledArea::new("credible band", &xs, &lo, &hi));
                     let pts: Vec<[f64; 2]> = xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();
