@@ -157,24 +157,6 @@ impl PatternTable {
         self.batch_step_generic(patterns, fields, next, rngs)
     }
 
-    /// Fields of one state for the rows `16·first_rb ..` (as many as `out`
-    /// holds).
-    pub(crate) fn rows_fields(&self, patterns: &[u8], first_rb: usize, out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above), the
-                // only requirement of `rows_fields_avx512`.
-                return unsafe { self.rows_fields_avx512(patterns, first_rb, out) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above, for AVX2.
-                return unsafe { self.rows_fields_avx2(patterns, first_rb, out) };
-            }
-        }
-        self.rows_fields_generic(patterns, first_rb, out)
-    }
-
     // Builds of the generic loops for the vector extensions (the same
     // additions in the same order, so results do not depend on the CPU).
     #[cfg(target_arch = "x86_64")]
@@ -198,16 +180,6 @@ impl PatternTable {
         rngs: &mut [TrialRng],
     ) {
         self.batch_step_generic(patterns, fields, next, rngs)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn rows_fields_avx512(&self, patterns: &[u8], first_rb: usize, out: &mut [f32]) {
-        self.rows_fields_generic(patterns, first_rb, out)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn rows_fields_avx2(&self, patterns: &[u8], first_rb: usize, out: &mut [f32]) {
-        self.rows_fields_generic(patterns, first_rb, out)
     }
 
     #[inline(always)]
@@ -264,27 +236,6 @@ impl PatternTable {
         }
     }
 
-    #[inline(always)]
-    fn rows_fields_generic(&self, patterns: &[u8], first_rb: usize, out: &mut [f32]) {
-        for (k, o) in out.chunks_mut(ROWS).enumerate() {
-            let lane = self.block_fields(first_rb + k, patterns);
-            o.copy_from_slice(&lane.0[..o.len()]);
-        }
-    }
-
-    /// Fields of row block `rb` for the state with these `patterns`.
-    #[inline(always)]
-    fn block_fields(&self, rb: usize, patterns: &[u8]) -> Lane {
-        // The same passes as the batch path, so both give identical sums
-        // (results must not depend on how trials are split).
-        let mut out = self.bias[rb];
-        for g0 in (0..self.groups).step_by(GROUPS_PER_PASS) {
-            let g1 = (g0 + GROUPS_PER_PASS).min(self.groups);
-            self.add_groups(rb, g0..g1, patterns, &mut out);
-        }
-        out
-    }
-
     /// `acc += Σ_{g in range} table[rb][g][pattern_g]`.
     #[inline(always)]
     fn add_groups(
@@ -323,12 +274,6 @@ impl PatternTable {
             acc.0[k] = (a0[k] + a1[k]) + (a2[k] + a3[k]);
         }
     }
-
-    /// All fields of one state into `fields` (length N).
-    #[cfg(test)]
-    pub(crate) fn fields(&self, patterns: &[u8], fields: &mut [f32]) {
-        self.rows_fields(patterns, 0, fields);
-    }
 }
 
 #[cfg(test)]
@@ -359,7 +304,9 @@ mod tests {
                 let mut pats = vec![0u8; table.groups()];
                 table.patterns(&words, &mut pats);
                 let mut fields = vec![0f32; n];
-                table.fields(&pats, &mut fields);
+                let mut next = vec![0u64; n.div_ceil(64)];
+                let mut rngs = [TrialRng::seed_from_u64(1)];
+                table.batch_step(&pats, &mut fields, &mut next, &mut rngs);
                 for i in 0..n {
                     let exact: f64 = beta
                         * (h[i]
