@@ -243,6 +243,8 @@ pub(crate) struct Net {
     /// βJ.
     pub j: DMatrix<f64>,
     j_sq: OnceLock<DMatrix<f64>>,
+    panels_o1: OnceLock<kernels::Panels<2>>,
+    panels_o2: OnceLock<kernels::Panels<4>>,
 }
 
 impl Net {
@@ -251,11 +253,30 @@ impl Net {
             h,
             j,
             j_sq: OnceLock::new(),
+            panels_o1: OnceLock::new(),
+            panels_o2: OnceLock::new(),
         }
     }
     /// `J ∘ J`.
     pub(crate) fn j_sq(&self) -> &DMatrix<f64> {
         self.j_sq.get_or_init(|| self.j.map(|x| x * x))
+    }
+    /// `J` and `(J − Jᵀ) ∘ J` packed for the per-step pass of nMF and
+    /// Plefka[t] o1.
+    pub(crate) fn panels_o1(&self) -> &kernels::Panels<2> {
+        self.panels_o1
+            .get_or_init(|| kernels::Panels::from_j(&self.j, |j, jt| [j, (j - jt) * j]))
+    }
+    /// `J`, `J∘J`, `(J − Jᵀ)∘J`, `(J − Jᵀ)∘J∘J` packed for the per-step
+    /// pass of TAP.
+    pub(crate) fn panels_o2(&self) -> &kernels::Panels<4> {
+        // (J − Jᵀ)∘J and then ·J, in that order.
+        self.panels_o2.get_or_init(|| {
+            kernels::Panels::from_j(&self.j, |j, jt| {
+                let kj = (j - jt) * j;
+                [j, j * j, kj, kj * j]
+            })
+        })
     }
     /// `g = H + J m`.
     pub(crate) fn field(&self, m: &DVector<f64>) -> DVector<f64> {
@@ -263,41 +284,62 @@ impl Net {
     }
 }
 
-/// Matrices used only by the per-step summaries: `K = J − Jᵀ` and the
-/// elementwise products `K∘J`, `K∘J²`.
-#[derive(Debug)]
-pub(crate) struct SummaryCache {
-    k: DMatrix<f64>,
-    kj: DMatrix<f64>,
-    kj_sq: DMatrix<f64>,
+/// Summary from full C and D (N × N, D row = later time) and effective J.
+fn summary_full(
+    j: &DMatrix<f64>,
+    m: &DVector<f64>,
+    c: &DMatrix<f64>,
+    d: &DMatrix<f64>,
+) -> StepSummary {
+    let n = m.len();
+    let nf = n as f64;
+    let sum_c = c.sum();
+    let trace = c.trace();
+    StepSummary {
+        step: 0,
+        mean_m: m.mean(),
+        mean_c_offdiag: if n > 1 {
+            (sum_c - trace) / (nf * (nf - 1.0))
+        } else {
+            0.0
+        },
+        mean_c_all: sum_c / (nf * nf),
+        mean_d: d.sum() / (nf * nf),
+        entropy_production: entropy_production(j, d),
+    }
 }
 
-impl SummaryCache {
-    fn new(j: &DMatrix<f64>) -> Self {
-        let k = j - j.transpose();
-        let kj = k.component_mul(j);
-        let kj_sq = kj.component_mul(j);
-        Self { k, kj, kj_sq }
-    }
-
-    /// Summary from full C and D.
-    fn full(&self, m: &DVector<f64>, c: &DMatrix<f64>, d: &DMatrix<f64>) -> StepSummary {
-        let n = m.len();
-        let nf = n as f64;
-        let sum_c = c.sum();
-        let trace = c.trace();
-        StepSummary {
-            step: 0,
-            mean_m: m.mean(),
-            mean_c_offdiag: if n > 1 {
-                (sum_c - trace) / (nf * (nf - 1.0))
-            } else {
-                0.0
-            },
-            mean_c_all: sum_c / (nf * nf),
-            mean_d: d.sum() / (nf * nf),
-            entropy_production: self.k.component_mul(d).sum(),
+/// `σ = Σ_il (J_il − J_li) D_il` in 32 × 32 tiles (the transposed read of J
+/// stays in cache), without forming `J − Jᵀ`.
+fn entropy_production(j: &DMatrix<f64>, d: &DMatrix<f64>) -> f64 {
+    const TILE: usize = 32;
+    let n = j.nrows();
+    // Eight partial sums (one per lane of i mod 8) so the loop vectorises.
+    let mut acc = [0.0f64; 8];
+    for l0 in (0..n).step_by(TILE) {
+        for i0 in (0..n).step_by(TILE) {
+            for l in l0..(l0 + TILE).min(n) {
+                for i in i0..(i0 + TILE).min(n) {
+                    acc[i % 8] += (j[(i, l)] - j[(l, i)]) * d[(i, l)];
+                }
+            }
         }
+    }
+    acc.iter().sum()
+}
+
+/// Summary of the initial product state `C = diag(1 − m0²)`, `D = 0`
+/// (equal to [`summary_full`] of those matrices, without forming them).
+fn summary_initial(m0: &DVector<f64>) -> StepSummary {
+    let nf = m0.len() as f64;
+    let sum_c = plefka_t1_t::one_minus_sq(m0).sum();
+    StepSummary {
+        step: 0,
+        mean_m: m0.mean(),
+        mean_c_offdiag: 0.0,
+        mean_c_all: sum_c / (nf * nf),
+        mean_d: 0.0,
+        entropy_production: 0.0,
     }
 }
 
@@ -322,12 +364,14 @@ fn check_m0(m0: &DVector<f64>, n: usize) -> Result<()> {
 /// ([`Method::reads_previous_covariances`] false), [`Propagator::step`]
 /// with `full = false` skips forming C and D; the summary is then computed
 /// from closed forms (see [`plefka_t1_t`]). [`Propagator::moments_step`]
-/// tells which step `state().c` and `state().d` belong to.
+/// tells which step `state().c` and `state().d` belong to. These methods
+/// keep no `state().c_prev`, `state().d_prev` (0 × 0), and their `c`, `d`
+/// are 0 × 0 until the first step that forms them (the initial ones are
+/// `diag(1 − m0²)` and 0).
 #[derive(Debug)]
 pub struct Propagator {
     method: Method,
     net: Net,
-    cache: SummaryCache,
     rule: Rule,
     state: MeanFieldState,
     steps_done: usize,
@@ -349,13 +393,26 @@ impl Propagator {
     }
 
     fn from_effective(method: Method, net: Net, m0: &DVector<f64>, rule: Rule) -> Self {
-        let cache = SummaryCache::new(&net.j);
+        let state = if method.reads_previous_covariances() {
+            MeanFieldState::initial(m0)
+        } else {
+            // The covariances are never read by the dynamics: do not
+            // allocate (and page in) N × N matrices before a step asks for
+            // them (about 1 ms of page faults each at N = 512).
+            MeanFieldState {
+                m: m0.clone(),
+                c: DMatrix::zeros(0, 0),
+                d: DMatrix::zeros(0, 0),
+                m_prev: m0.clone(),
+                c_prev: DMatrix::zeros(0, 0),
+                d_prev: DMatrix::zeros(0, 0),
+            }
+        };
         Self {
             method,
             net,
-            cache,
             rule,
-            state: MeanFieldState::initial(m0),
+            state,
             steps_done: 0,
             moments_step: 0,
         }
@@ -370,9 +427,14 @@ impl Propagator {
         self.steps_done
     }
     /// The current state. `m`, `m_prev` are always current; `c`, `d` belong
-    /// to step [`Propagator::moments_step`].
+    /// to step [`Propagator::moments_step`]; `c_prev`, `d_prev` are kept
+    /// only by methods that read them.
     pub fn state(&self) -> &MeanFieldState {
         &self.state
+    }
+    /// The state, consumed (moves C and D out instead of copying them).
+    pub fn into_state(self) -> MeanFieldState {
+        self.state
     }
     /// The step at which `state().c` and `state().d` were last formed.
     pub fn moments_step(&self) -> usize {
@@ -381,7 +443,11 @@ impl Propagator {
     /// Summary of the current state from its full moments (valid when
     /// `moments_step() == steps_done()`).
     pub fn summary_now(&self) -> StepSummary {
-        let mut s = self.cache.full(&self.state.m, &self.state.c, &self.state.d);
+        let mut s = if self.moments_step == 0 {
+            summary_initial(&self.state.m)
+        } else {
+            summary_full(&self.net.j, &self.state.m, &self.state.c, &self.state.d)
+        };
         s.step = self.moments_step;
         s
     }
@@ -392,48 +458,47 @@ impl Propagator {
         let step = self.steps_done + 1;
         let st = &mut self.state;
         std::mem::swap(&mut st.m, &mut st.m_prev);
-        std::mem::swap(&mut st.c, &mut st.c_prev);
-        std::mem::swap(&mut st.d, &mut st.d_prev);
+        if self.method.reads_previous_covariances() {
+            std::mem::swap(&mut st.c, &mut st.c_prev);
+            std::mem::swap(&mut st.d, &mut st.d_prev);
+        }
         let net = &self.net;
         let mut formed = true;
         let summary = match self.method {
             Method::PlefkaT1TO1 | Method::PlefkaTO1 => {
-                st.m = plefka_t1_t::m_o1(net, &st.m_prev);
-                // Plefka[t] o1 propagates a diagonal C, so D = A_i J_il C'_ll;
-                // for nMF C'_ll = 1 − m_l(t−1)² as well (spec §2.3).
-                let c_prev_diag = if self.method == Method::PlefkaTO1 {
-                    st.c_prev.diagonal()
-                } else {
-                    plefka_t1_t::one_minus_sq(&st.m_prev)
-                };
+                // Plefka[t] o1 propagates a diagonal C(t−1) = diag(1 − m(t−1)²)
+                // (the initial state too), so both methods have
+                // D_il = A_i J_il a_l (spec §2.3). m and the closed-form
+                // summary come from one pass over J; the summary is the
+                // closed form at every step, so it does not depend on
+                // which steps form C and D ([`Propagator::summary_now`]
+                // gives the one from the matrices).
+                let (m, summary) = plefka_t1_t::step_o1(net, &st.m_prev);
+                st.m = m;
                 if full {
                     st.c = plefka_t1_t::c_diag(&st.m);
                     st.d = if self.method == Method::PlefkaTO1 {
-                        let jc = plefka_t::j_times_c(net, &st.c_prev);
+                        let a = plefka_t1_t::one_minus_sq(&st.m_prev);
+                        let jc = plefka_t::j_times_diag(net, &a);
                         plefka_t::d_o1(&st.m, &jc)
                     } else {
                         plefka_t1_t::d_o1(net, &st.m, &st.m_prev)
                     };
-                    self.cache.full(&st.m, &st.c, &st.d)
                 } else {
                     formed = false;
-                    if self.method == Method::PlefkaTO1 {
-                        // Keep the diagonal C current for the next step.
-                        st.c = plefka_t1_t::c_diag(&st.m);
-                    }
-                    plefka_t1_t::summary_o1(net, &self.cache, &st.m, &c_prev_diag)
                 }
+                summary
             }
             Method::PlefkaT1TO2 => {
-                st.m = plefka_t1_t::m_o2(net, &st.m_prev);
+                let (m, summary) = plefka_t1_t::step_o2(net, &st.m_prev);
+                st.m = m;
                 if full {
                     st.c = plefka_t1_t::c_o2(net, &st.m, &st.m_prev);
                     st.d = plefka_t1_t::d_o2(net, &st.m, &st.m_prev);
-                    self.cache.full(&st.m, &st.c, &st.d)
                 } else {
                     formed = false;
-                    plefka_t1_t::summary_o2(net, &self.cache, &st.m, &st.m_prev)
                 }
+                summary
             }
             Method::PlefkaTO2 => {
                 let jc = plefka_t::j_times_c(net, &st.c_prev);
@@ -441,28 +506,28 @@ impl Propagator {
                 st.m = plefka_t::m_o2(net, &st.m_prev, &v);
                 st.d = plefka_t::d_o2(net, &st.m, &st.m_prev, &jc);
                 st.c = plefka_t::c_o2(net, &st.m, &jc);
-                self.cache.full(&st.m, &st.c, &st.d)
+                summary_full(&net.j, &st.m, &st.c, &st.d)
             }
             Method::PlefkaT1O1 => {
                 let (m, alpha, g, delta) = plefka_t1::m_alpha(net, &st.m_prev, &self.rule);
                 st.m = m;
                 st.d = plefka_t1::d(net, &alpha, &st.c_prev);
                 st.c = plefka_t1::c(net, &st.m, &st.m_prev, &g, &delta, &self.rule);
-                self.cache.full(&st.m, &st.c, &st.d)
+                summary_full(&net.j, &st.m, &st.c, &st.d)
             }
             Method::Plefka2TO1 => {
                 let (m, d) = plefka2_t::m_d_o1(net, &st.m_prev);
                 st.m = m;
                 st.d = d;
                 st.c = plefka_t1_t::c_diag(&st.m);
-                self.cache.full(&st.m, &st.c, &st.d)
+                summary_full(&net.j, &st.m, &st.c, &st.d)
             }
             Method::Plefka2TO2 => {
                 let (m, d, jc) = plefka2_t::m_d_o2(net, &st.m_prev, &st.c_prev, &st.d_prev);
                 st.m = m;
                 st.d = d;
                 st.c = plefka2_t::c_o2(net, &st.m, &st.m_prev, &jc);
-                self.cache.full(&st.m, &st.c, &st.d)
+                summary_full(&net.j, &st.m, &st.c, &st.d)
             }
         };
         self.steps_done = step;
@@ -592,11 +657,12 @@ pub fn forward(
     summary.push(prop.summary_now());
     for t in 1..=opts.steps {
         stop.check()?;
-        let full = t == opts.steps || opts.snapshots.contains(&t);
+        let last = t == opts.steps;
+        let full = last || opts.snapshots.contains(&t);
         let s = prop.step(full)?;
         m.push(prop.state().m.clone());
         summary.push(s);
-        if full {
+        if full && !last {
             snapshots.push(Snapshot {
                 step: t,
                 c: prop.state().c.clone(),
@@ -605,6 +671,13 @@ pub fn forward(
         }
         progress.report(t as u64, opts.steps as u64);
     }
+    // The last step's C and D move out of the propagator (2 N² copies saved).
+    let st = prop.into_state();
+    snapshots.push(Snapshot {
+        step: opts.steps,
+        c: st.c,
+        d: st.d,
+    });
     Ok(ForwardResult {
         method,
         m,

@@ -36,14 +36,19 @@ pub(super) fn is_diagonal(c: &DMatrix<f64>) -> bool {
         .all(|(k, col)| col.iter().enumerate().all(|(i, &x)| i == k || x == 0.0))
 }
 
+/// `J diag(c)`: column l of J scaled by `c_l`.
+pub(super) fn j_times_diag(net: &Net, c: &DVector<f64>) -> DMatrix<f64> {
+    let mut jc = net.j.clone();
+    for (l, mut col) in jc.column_iter_mut().enumerate() {
+        col *= c[l];
+    }
+    jc
+}
+
 /// `J C'`, cheap when C' is diagonal.
 pub(super) fn j_times_c(net: &Net, c_prev: &DMatrix<f64>) -> DMatrix<f64> {
     if is_diagonal(c_prev) {
-        let mut jc = net.j.clone();
-        for (l, mut col) in jc.column_iter_mut().enumerate() {
-            col *= c_prev[(l, l)];
-        }
-        jc
+        j_times_diag(net, &c_prev.diagonal())
     } else {
         par_gemm(&net.j, c_prev)
     }
