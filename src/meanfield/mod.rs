@@ -243,6 +243,7 @@ pub(crate) struct Net {
     /// βJ.
     pub j: DMatrix<f64>,
     j_sq: OnceLock<DMatrix<f64>>,
+    k: OnceLock<DMatrix<f64>>,
     panels_o1: OnceLock<kernels::Panels<2>>,
     panels_o2: OnceLock<kernels::Panels<4>>,
 }
@@ -253,6 +254,7 @@ impl Net {
             h,
             j,
             j_sq: OnceLock::new(),
+            k: OnceLock::new(),
             panels_o1: OnceLock::new(),
             panels_o2: OnceLock::new(),
         }
@@ -260,6 +262,11 @@ impl Net {
     /// `J ∘ J`.
     pub(crate) fn j_sq(&self) -> &DMatrix<f64> {
         self.j_sq.get_or_init(|| self.j.map(|x| x * x))
+    }
+    /// `K = J − Jᵀ`, for the entropy production from a full D (the
+    /// methods that form D every step).
+    pub(crate) fn k(&self) -> &DMatrix<f64> {
+        self.k.get_or_init(|| antisym_part(&self.j))
     }
     /// `J` and `(J − Jᵀ) ∘ J` packed for the per-step pass of nMF and
     /// Plefka[t] o1.
@@ -284,16 +291,11 @@ impl Net {
     }
 }
 
-/// Summary from full C and D (N × N, D row = later time) and effective J.
-fn summary_full(
-    j: &DMatrix<f64>,
-    m: &DVector<f64>,
-    c: &DMatrix<f64>,
-    d: &DMatrix<f64>,
-) -> StepSummary {
+/// Summary from full C and D (N × N, D row = later time).
+fn summary_full(net: &Net, m: &DVector<f64>, c: &DMatrix<f64>, d: &DMatrix<f64>) -> StepSummary {
     let n = m.len();
     let nf = n as f64;
-    let sum_c = c.sum();
+    let sum_c = sum_lanes(c.as_slice());
     let trace = c.trace();
     StepSummary {
         step: 0,
@@ -304,28 +306,60 @@ fn summary_full(
             0.0
         },
         mean_c_all: sum_c / (nf * nf),
-        mean_d: d.sum() / (nf * nf),
-        entropy_production: entropy_production(j, d),
+        mean_d: sum_lanes(d.as_slice()) / (nf * nf),
+        // σ = Σ_il (J_il − J_li) D_il.
+        entropy_production: dot_lanes(net.k().as_slice(), d.as_slice()),
     }
 }
 
-/// `σ = Σ_il (J_il − J_li) D_il` in 32 × 32 tiles (the transposed read of J
-/// stays in cache), without forming `J − Jᵀ`.
-fn entropy_production(j: &DMatrix<f64>, d: &DMatrix<f64>) -> f64 {
+/// `Σ x` with eight partial sums, so the loop vectorises (the order
+/// differs from a left-to-right sum only by rounding).
+fn sum_lanes(x: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().sum();
+    for ch in chunks {
+        for (a, &v) in acc.iter_mut().zip(ch) {
+            *a += v;
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// `Σ x_k y_k` with eight partial sums (see [`sum_lanes`]).
+fn dot_lanes(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (cx, cy) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f64 = cx
+        .remainder()
+        .iter()
+        .zip(cy.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (chx, chy) in cx.zip(cy) {
+        for ((a, &p), &q) in acc.iter_mut().zip(chx).zip(chy) {
+            *a += p * q;
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// `J − Jᵀ` (square J), transposed in 32 × 32 tiles so both reads stay in
+/// cache.
+fn antisym_part(j: &DMatrix<f64>) -> DMatrix<f64> {
     const TILE: usize = 32;
     let n = j.nrows();
-    // Eight partial sums (one per lane of i mod 8) so the loop vectorises.
-    let mut acc = [0.0f64; 8];
+    let mut k = DMatrix::<f64>::zeros(n, n);
     for l0 in (0..n).step_by(TILE) {
         for i0 in (0..n).step_by(TILE) {
             for l in l0..(l0 + TILE).min(n) {
                 for i in i0..(i0 + TILE).min(n) {
-                    acc[i % 8] += (j[(i, l)] - j[(l, i)]) * d[(i, l)];
+                    k[(i, l)] = j[(i, l)] - j[(l, i)];
                 }
             }
         }
     }
-    acc.iter().sum()
+    k
 }
 
 /// Summary of the initial product state `C = diag(1 − m0²)`, `D = 0`
@@ -446,7 +480,7 @@ impl Propagator {
         let mut s = if self.moments_step == 0 {
             summary_initial(&self.state.m)
         } else {
-            summary_full(&self.net.j, &self.state.m, &self.state.c, &self.state.d)
+            summary_full(&self.net, &self.state.m, &self.state.c, &self.state.d)
         };
         s.step = self.moments_step;
         s
@@ -506,28 +540,28 @@ impl Propagator {
                 st.m = plefka_t::m_o2(net, &st.m_prev, &v);
                 st.d = plefka_t::d_o2(net, &st.m, &st.m_prev, &jc);
                 st.c = plefka_t::c_o2(net, &st.m, &jc);
-                summary_full(&net.j, &st.m, &st.c, &st.d)
+                summary_full(net, &st.m, &st.c, &st.d)
             }
             Method::PlefkaT1O1 => {
                 let (m, alpha, g, delta) = plefka_t1::m_alpha(net, &st.m_prev, &self.rule);
                 st.m = m;
                 st.d = plefka_t1::d(net, &alpha, &st.c_prev);
                 st.c = plefka_t1::c(net, &st.m, &st.m_prev, &g, &delta, &self.rule);
-                summary_full(&net.j, &st.m, &st.c, &st.d)
+                summary_full(net, &st.m, &st.c, &st.d)
             }
             Method::Plefka2TO1 => {
                 let (m, d) = plefka2_t::m_d_o1(net, &st.m_prev);
                 st.m = m;
                 st.d = d;
                 st.c = plefka_t1_t::c_diag(&st.m);
-                summary_full(&net.j, &st.m, &st.c, &st.d)
+                summary_full(net, &st.m, &st.c, &st.d)
             }
             Method::Plefka2TO2 => {
                 let (m, d, jc) = plefka2_t::m_d_o2(net, &st.m_prev, &st.c_prev, &st.d_prev);
                 st.m = m;
                 st.d = d;
                 st.c = plefka2_t::c_o2(net, &st.m, &st.m_prev, &jc);
-                summary_full(&net.j, &st.m, &st.c, &st.d)
+                summary_full(net, &st.m, &st.c, &st.d)
             }
         };
         self.steps_done = step;
@@ -556,8 +590,12 @@ fn check_state(
     if let Some(i) = st.m.iter().position(|x| !x.is_finite()) {
         return Err(diverged(format!("m_{i} is not finite")));
     }
-    if formed {
-        if let Some(k) = st.c.iter().position(|x| !x.is_finite() || x.abs() > 1.0) {
+    // Branch-free counts first (they vectorise; an early-exit search over
+    // 2 N² entries does not), the position only on failure.
+    let c_bad = |x: &f64| !x.is_finite() | (x.abs() > 1.0);
+    let d_bad = |x: &f64| !x.is_finite();
+    if formed && (count_where(&st.c, c_bad) > 0 || count_where(&st.d, d_bad) > 0) {
+        if let Some(k) = st.c.iter().position(c_bad) {
             let n = st.n();
             return Err(diverged(format!(
                 "C[{}][{}] = {} (covariances of ±1 spins satisfy |C| <= 1)",
@@ -566,7 +604,7 @@ fn check_state(
                 st.c[k]
             )));
         }
-        if st.d.iter().any(|x| !x.is_finite()) {
+        if st.d.iter().any(d_bad) {
             return Err(diverged("D has a non-finite entry".into()));
         }
     }
@@ -576,6 +614,11 @@ fn check_state(
         )));
     }
     Ok(())
+}
+
+/// How many entries of `m` satisfy `bad`.
+fn count_where(m: &DMatrix<f64>, bad: impl Fn(&f64) -> bool) -> usize {
+    m.as_slice().iter().map(|x| bad(x) as usize).sum()
 }
 
 /// What [`forward`] runs and records.
