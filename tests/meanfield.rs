@@ -219,6 +219,44 @@ fn closed_form_summaries_match_full_moments() {
             assert!(lazy.moments_step() < lazy.steps_done());
             assert_eq!(full.moments_step(), full.steps_done());
         }
+        // `forward` runs nMF and Plefka[t] o1 on m alone and computes all
+        // summaries at the end from matrix products: same m bit for bit,
+        // same summaries up to summation order (1e-13 as above), same C, D.
+        for method in [Method::PlefkaT1TO1, Method::PlefkaTO1] {
+            let opts = ForwardOptions {
+                steps: 10,
+                quadrature: Quadrature::Riemann20,
+                snapshots: vec![3],
+            };
+            let res = forward(method, model, m0, &opts, &NoProgress, &StopToken::new()).unwrap();
+            let mut prop = Propagator::new(method, model, m0, Quadrature::Riemann20).unwrap();
+            assert_eq!(res.summary[0], prop.summary_now());
+            let mut snaps = res.snapshots.iter();
+            for t in 1..=10 {
+                let b = prop.step(t == 3 || t == 10).unwrap();
+                let a = res.summary[t];
+                assert_eq!(res.m[t], prop.state().m, "{method} step {t}");
+                assert_eq!(a.step, b.step);
+                for (x, y) in [
+                    (a.mean_m, b.mean_m),
+                    (a.mean_c_offdiag, b.mean_c_offdiag),
+                    (a.mean_c_all, b.mean_c_all),
+                    (a.mean_d, b.mean_d),
+                    (a.entropy_production, b.entropy_production),
+                ] {
+                    assert!(
+                        (x - y).abs() <= 1e-13 * y.abs().max(1e-3),
+                        "{method}: {a:?} vs {b:?}"
+                    );
+                }
+                if t == 3 || t == 10 {
+                    let snap = snaps.next().unwrap();
+                    assert_eq!(snap.step, t);
+                    assert_eq!(snap.c, prop.state().c);
+                    assert_eq!(snap.d, prop.state().d);
+                }
+            }
+        }
     }
 }
 

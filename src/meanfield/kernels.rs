@@ -143,17 +143,53 @@ fn log_2cosh_impl<const FMA: bool>(x: f64) -> f64 {
     a + 2.0 * z * p
 }
 
-/// `C = A · B`, columns of C computed in parallel blocks.
+/// `C = A · B`, in parallel blocks: blocks of columns of C, or for tall,
+/// narrow products (`n < m`, e.g. J times a stack of T < N vectors) blocks
+/// of rows, so each task packs only its share of the large operand A.
 pub fn par_gemm(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     let (m, k) = a.shape();
     let n = b.ncols();
-    debug_assert_eq!(k, b.nrows());
+    assert_eq!(k, b.nrows(), "par_gemm: shapes");
     let mut c = DMatrix::<f64>::zeros(m, n);
     if m == 0 || n == 0 {
         return c;
     }
-    // Blocks of at least 32 columns; a few per thread for load balance.
     let threads = rayon::current_num_threads().max(1);
+    if n < m {
+        // Blocks of at least 64 rows, one per thread.
+        let per = m.div_ceil(threads).max(64).min(m);
+        let c_addr = c.as_mut_ptr() as usize;
+        (0..m.div_ceil(per)).into_par_iter().for_each(|blk| {
+            let r0 = blk * per;
+            let rows = per.min(m - r0);
+            let c_ptr = c_addr as *mut f64;
+            // SAFETY: rows r0..r0+rows of the column-major A (m × k) start
+            // at offset r0 with strides (1, m); B is k × n with strides
+            // (1, k); the C rows start at r0 with strides (1, m). Indices
+            // stay inside the matrices; tasks write disjoint rows of C,
+            // which outlives the parallel loop.
+            unsafe {
+                matrixmultiply::dgemm(
+                    rows,
+                    k,
+                    n,
+                    1.0,
+                    a.as_ptr().add(r0),
+                    1,
+                    m as isize,
+                    b.as_ptr(),
+                    1,
+                    k as isize,
+                    0.0,
+                    c_ptr.add(r0),
+                    1,
+                    m as isize,
+                );
+            }
+        });
+        return c;
+    }
+    // Blocks of at least 32 columns; a few per thread for load balance.
     let per = n.div_ceil(2 * threads).max(32).min(n);
     c.as_mut_slice()
         .par_chunks_mut(per * m)
@@ -528,6 +564,9 @@ mod tests {
         let a = DMatrix::from_fn(70, 90, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
         let b = DMatrix::from_fn(90, 75, |i, j| ((i * 5 + j * 2) % 13) as f64 - 6.0);
         assert_eq!(par_gemm(&a, &b), &a * &b);
+        // Tall and narrow: the row-split path (on two threads if present).
+        let tall = DMatrix::from_fn(300, 90, |i, j| ((i * 3 + j * 7) % 17) as f64 - 8.0);
+        assert_eq!(par_gemm(&tall, &b), &tall * &b);
         let bt = b.transpose();
         assert_eq!(par_gemm_nt(&a, &bt), &a * &b);
         let j = DMatrix::from_fn(300, 300, |i, k| ((i * 7 + k * 3) % 11) as f64 - 5.0);

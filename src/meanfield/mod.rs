@@ -244,6 +244,8 @@ pub(crate) struct Net {
     pub j: DMatrix<f64>,
     j_sq: OnceLock<DMatrix<f64>>,
     k: OnceLock<DMatrix<f64>>,
+    kj: OnceLock<DMatrix<f64>>,
+    panels_j: OnceLock<kernels::Panels<1>>,
     panels_o1: OnceLock<kernels::Panels<2>>,
     panels_o2: OnceLock<kernels::Panels<4>>,
 }
@@ -255,6 +257,8 @@ impl Net {
             j,
             j_sq: OnceLock::new(),
             k: OnceLock::new(),
+            kj: OnceLock::new(),
+            panels_j: OnceLock::new(),
             panels_o1: OnceLock::new(),
             panels_o2: OnceLock::new(),
         }
@@ -266,7 +270,18 @@ impl Net {
     /// `K = J − Jᵀ`, for the entropy production from a full D (the
     /// methods that form D every step).
     pub(crate) fn k(&self) -> &DMatrix<f64> {
-        self.k.get_or_init(|| antisym_part(&self.j))
+        self.k
+            .get_or_init(|| map_with_transpose(&self.j, |j, jt| j - jt))
+    }
+    /// `(J − Jᵀ) ∘ J` (entries computed as in [`Net::panels_o1`]).
+    pub(crate) fn kj(&self) -> &DMatrix<f64> {
+        self.kj
+            .get_or_init(|| map_with_transpose(&self.j, |j, jt| (j - jt) * j))
+    }
+    /// `J` packed, for the nMF dynamics of [`forward`].
+    pub(crate) fn panels_j(&self) -> &kernels::Panels<1> {
+        self.panels_j
+            .get_or_init(|| kernels::Panels::from_j(&self.j, |j, _| [j]))
     }
     /// `J` and `(J − Jᵀ) ∘ J` packed for the per-step pass of nMF and
     /// Plefka[t] o1.
@@ -344,22 +359,23 @@ fn dot_lanes(x: &[f64], y: &[f64]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
-/// `J − Jᵀ` (square J), transposed in 32 × 32 tiles so both reads stay in
-/// cache.
-fn antisym_part(j: &DMatrix<f64>) -> DMatrix<f64> {
+/// `X_il = f(J_il, J_li)` for square J, in 32 × 32 tiles so the
+/// transposed reads stay in cache.
+fn map_with_transpose(j: &DMatrix<f64>, f: impl Fn(f64, f64) -> f64) -> DMatrix<f64> {
     const TILE: usize = 32;
     let n = j.nrows();
-    let mut k = DMatrix::<f64>::zeros(n, n);
+    let js = j.as_slice();
+    let mut x = vec![0.0; n * n];
     for l0 in (0..n).step_by(TILE) {
         for i0 in (0..n).step_by(TILE) {
             for l in l0..(l0 + TILE).min(n) {
                 for i in i0..(i0 + TILE).min(n) {
-                    k[(i, l)] = j[(i, l)] - j[(l, i)];
+                    x[l * n + i] = f(js[l * n + i], js[i * n + l]);
                 }
             }
         }
     }
-    k
+    DMatrix::from_vec(n, n, x)
 }
 
 /// Summary of the initial product state `C = diag(1 − m0²)`, `D = 0`
@@ -510,14 +526,7 @@ impl Propagator {
                 let (m, summary) = plefka_t1_t::step_o1(net, &st.m_prev);
                 st.m = m;
                 if full {
-                    st.c = plefka_t1_t::c_diag(&st.m);
-                    st.d = if self.method == Method::PlefkaTO1 {
-                        let a = plefka_t1_t::one_minus_sq(&st.m_prev);
-                        let jc = plefka_t::j_times_diag(net, &a);
-                        plefka_t::d_o1(&st.m, &jc)
-                    } else {
-                        plefka_t1_t::d_o1(net, &st.m, &st.m_prev)
-                    };
+                    (st.c, st.d) = form_o1(self.method, net, &st.m, &st.m_prev);
                 } else {
                     formed = false;
                 }
@@ -573,6 +582,55 @@ impl Propagator {
     }
 }
 
+impl Propagator {
+    /// nMF / Plefka[t] o1 without summaries: advance m only (what
+    /// [`forward`] uses; it computes the summaries of all steps at the end
+    /// with [`plefka_t1_t::summaries_o1`]). C and D are not formed.
+    fn step_m_o1(&mut self) -> Result<()> {
+        let step = self.steps_done + 1;
+        let st = &mut self.state;
+        std::mem::swap(&mut st.m, &mut st.m_prev);
+        st.m = plefka_t1_t::m_o1_packed(&self.net, &st.m_prev);
+        self.steps_done = step;
+        check_m(self.method, step, &st.m)
+    }
+}
+
+/// C and D of nMF / Plefka[t] o1 at a step with magnetisations `m`, after
+/// `m_prev`. Plefka[t] o1 propagates a diagonal C(t−1) = diag(1 − m(t−1)²)
+/// (the initial state too), so both have D_il = A_i J_il a_l (spec §2.3);
+/// each keeps its reference's order of operations.
+fn form_o1(
+    method: Method,
+    net: &Net,
+    m: &DVector<f64>,
+    m_prev: &DVector<f64>,
+) -> (DMatrix<f64>, DMatrix<f64>) {
+    let c = plefka_t1_t::c_diag(m);
+    let d = if method == Method::PlefkaTO1 {
+        // A_i (J C')_il with (J C')_il = J_il C'_ll, as `plefka_t::d_o1`
+        // computes it, without forming J C'.
+        let a = plefka_t1_t::one_minus_sq(m_prev);
+        let big_a = plefka_t1_t::one_minus_sq(m);
+        DMatrix::from_fn(m.len(), m.len(), |i, l| big_a[i] * (net.j[(i, l)] * a[l]))
+    } else {
+        plefka_t1_t::d_o1(net, m, m_prev)
+    };
+    (c, d)
+}
+
+/// The first part of [`check_state`]: every `m_i` finite.
+fn check_m(method: Method, step: usize, m: &DVector<f64>) -> Result<()> {
+    match m.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(Error::Diverged {
+            method: method.paper_name().to_string(),
+            step,
+            reason: format!("m_{i} is not finite"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The divergence test: non-finite m (or C, D when formed, or the summary),
 /// or an equal-time covariance beyond the bound |C_ik| ≤ 1 of ±1 spins.
 fn check_state(
@@ -587,9 +645,7 @@ fn check_state(
         step,
         reason,
     };
-    if let Some(i) = st.m.iter().position(|x| !x.is_finite()) {
-        return Err(diverged(format!("m_{i} is not finite")));
-    }
+    check_m(method, step, &st.m)?;
     // Branch-free counts first (they vectorise; an early-exit search over
     // 2 N² entries does not), the position only on failure.
     let c_bad = |x: &f64| !x.is_finite() | (x.abs() > 1.0);
@@ -693,6 +749,9 @@ pub fn forward(
         return Err(Error::param("steps", 0, "run at least one step"));
     }
     let mut prop = Propagator::new(method, model, m0, opts.quadrature)?;
+    if matches!(method, Method::PlefkaT1TO1 | Method::PlefkaTO1) {
+        return forward_o1(prop, opts, progress, stop);
+    }
     let mut m = Vec::with_capacity(opts.steps + 1);
     let mut summary = Vec::with_capacity(opts.steps + 1);
     let mut snapshots = Vec::new();
@@ -721,6 +780,70 @@ pub fn forward(
         c: st.c,
         d: st.d,
     });
+    Ok(ForwardResult {
+        method,
+        m,
+        summary,
+        snapshots,
+    })
+}
+
+/// [`forward`] for nMF and Plefka[t] o1, whose dynamics propagate m only:
+/// one pass over the packed J per step, then the summaries of all steps
+/// from two matrix products ([`plefka_t1_t::summaries_o1`]) and C, D at
+/// the requested steps from the stored magnetisations. Same results as
+/// stepping a [`Propagator`] up to rounding.
+fn forward_o1(
+    mut prop: Propagator,
+    opts: &ForwardOptions,
+    progress: &dyn Progress,
+    stop: &StopToken,
+) -> Result<ForwardResult> {
+    let method = prop.method;
+    let mut m = Vec::with_capacity(opts.steps + 1);
+    m.push(prop.state.m.clone());
+    for t in 1..=opts.steps {
+        stop.check()?;
+        prop.step_m_o1()?;
+        m.push(prop.state.m.clone());
+        progress.report(t as u64, opts.steps as u64);
+    }
+    let mut summary = Vec::with_capacity(opts.steps + 1);
+    summary.push(summary_initial(&m[0]));
+    for (t, s) in plefka_t1_t::summaries_o1(&prop.net, &m)
+        .into_iter()
+        .enumerate()
+    {
+        let step = t + 1;
+        if !s.is_finite() {
+            return Err(Error::Diverged {
+                method: method.paper_name().to_string(),
+                step,
+                reason: format!("non-finite population averages {s:?}"),
+            });
+        }
+        summary.push(StepSummary { step, ..s });
+    }
+    let mut snapshots = Vec::new();
+    for t in 1..=opts.steps {
+        if t == opts.steps || opts.snapshots.contains(&t) {
+            let (c, d) = form_o1(method, &prop.net, &m[t], &m[t - 1]);
+            let st = MeanFieldState {
+                m: m[t].clone(),
+                c,
+                d,
+                m_prev: m[t - 1].clone(),
+                c_prev: DMatrix::zeros(0, 0),
+                d_prev: DMatrix::zeros(0, 0),
+            };
+            check_state(method, t, &st, true, &summary[t])?;
+            snapshots.push(Snapshot {
+                step: t,
+                c: st.c,
+                d: st.d,
+            });
+        }
+    }
     Ok(ForwardResult {
         method,
         m,

@@ -21,7 +21,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::kernels::{par_gemm_nt_sym, par_gemv_t};
+use super::kernels::{par_gemm, par_gemm_nt_sym, par_gemv_t};
 use super::solve::solve_tap;
 use super::{Net, StepSummary};
 
@@ -113,6 +113,47 @@ pub(super) fn step_o1(net: &Net, m_prev: &DVector<f64>) -> (DVector<f64>, StepSu
         entropy_production: dot(&kja),
     };
     (m, summary)
+}
+
+/// Order-1 (nMF) magnetisations from one pass over the packed J (the same
+/// sums, in the same order, as [`step_o1`], so the two agree bit for bit).
+pub(super) fn m_o1_packed(net: &Net, m_prev: &DVector<f64>) -> DVector<f64> {
+    let [jm] = net.panels_j().gemv(&[m_prev.as_slice()], &[(0, 0)]);
+    DVector::from_fn(jm.len(), |i, _| (jm[i] + net.h[i]).tanh())
+}
+
+/// The closed-form summaries of [`step_o1`] for steps 1..=T at once, from
+/// the magnetisations `ms = [m(0), …, m(T)]`. Step t needs `J a(t)` and
+/// `(K∘J) a(t)` with `a(t) = 1 − m(t−1)²`; stacking the a(t) as the
+/// columns of an N × T matrix turns the 2T matrix-vector products into two
+/// matrix products, which read J and K∘J once instead of once per step
+/// and run at GEMM speed. Returns T summaries (steps 1..=T).
+pub(super) fn summaries_o1(net: &Net, ms: &[DVector<f64>]) -> Vec<StepSummary> {
+    let steps = ms.len().saturating_sub(1);
+    let n = net.h.len();
+    let nf = n as f64;
+    let mut a_cols = DMatrix::<f64>::zeros(n, steps);
+    for (mut col, m_prev) in a_cols.column_iter_mut().zip(ms) {
+        col.copy_from(&one_minus_sq(m_prev));
+    }
+    let ja = par_gemm(&net.j, &a_cols);
+    let kja = par_gemm(net.kj(), &a_cols);
+    ms[1..]
+        .iter()
+        .zip(ja.column_iter().zip(kja.column_iter()))
+        .map(|(m, (ja_t, kja_t))| {
+            let big_a = one_minus_sq(m);
+            let dot = |x: &[f64]| big_a.iter().zip(x).map(|(p, q)| p * q).sum::<f64>();
+            StepSummary {
+                step: 0,
+                mean_m: m.mean(),
+                mean_c_offdiag: 0.0,
+                mean_c_all: big_a.sum() / (nf * nf),
+                mean_d: dot(ja_t.as_slice()) / (nf * nf),
+                entropy_production: dot(kja_t.as_slice()),
+            }
+        })
+        .collect()
 }
 
 /// One TAP step without forming C or D: the magnetisations of [`m_o2`]
