@@ -219,9 +219,9 @@ fn closed_form_summaries_match_full_moments() {
             assert!(lazy.moments_step() < lazy.steps_done());
             assert_eq!(full.moments_step(), full.steps_done());
         }
-        // `forward` runs nMF and Plefka[t] o1 on m alone and computes all
-        // summaries at the end from matrix products: same m bit for bit,
-        // same summaries up to summation order (1e-13 as above), same C, D.
+        // `forward` (lazy steps, C and D formed at the snapshots) agrees
+        // with stepping a Propagator: same m bit for bit, same summaries up
+        // to summation order (1e-13 as above), same C, D.
         for method in [Method::PlefkaT1TO1, Method::PlefkaTO1] {
             let opts = ForwardOptions {
                 steps: 10,

@@ -150,46 +150,16 @@ pub fn par_gemm(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     let (m, k) = a.shape();
     let n = b.ncols();
     assert_eq!(k, b.nrows(), "par_gemm: shapes");
+    if n < m {
+        // A (m × k, column-major): element (i, l) at i + l·m.
+        return gemm_rows(m, k, a.as_slice(), (1, m), b);
+    }
     let mut c = DMatrix::<f64>::zeros(m, n);
     if m == 0 || n == 0 {
         return c;
     }
-    let threads = rayon::current_num_threads().max(1);
-    if n < m {
-        // Blocks of at least 64 rows, one per thread.
-        let per = m.div_ceil(threads).max(64).min(m);
-        let c_addr = c.as_mut_ptr() as usize;
-        (0..m.div_ceil(per)).into_par_iter().for_each(|blk| {
-            let r0 = blk * per;
-            let rows = per.min(m - r0);
-            let c_ptr = c_addr as *mut f64;
-            // SAFETY: rows r0..r0+rows of the column-major A (m × k) start
-            // at offset r0 with strides (1, m); B is k × n with strides
-            // (1, k); the C rows start at r0 with strides (1, m). Indices
-            // stay inside the matrices; tasks write disjoint rows of C,
-            // which outlives the parallel loop.
-            unsafe {
-                matrixmultiply::dgemm(
-                    rows,
-                    k,
-                    n,
-                    1.0,
-                    a.as_ptr().add(r0),
-                    1,
-                    m as isize,
-                    b.as_ptr(),
-                    1,
-                    k as isize,
-                    0.0,
-                    c_ptr.add(r0),
-                    1,
-                    m as isize,
-                );
-            }
-        });
-        return c;
-    }
     // Blocks of at least 32 columns; a few per thread for load balance.
+    let threads = rayon::current_num_threads().max(1);
     let per = n.div_ceil(2 * threads).max(32).min(n);
     c.as_mut_slice()
         .par_chunks_mut(per * m)
@@ -200,6 +170,95 @@ pub fn par_gemm(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
             let mut cview = nalgebra::DMatrixViewMut::from_slice(chunk, m, cols);
             cview.gemm(1.0, a, &b.columns(c0, cols), 0.0);
         });
+    c
+}
+
+/// `C = Aᵀ · B` from `at` = Aᵀ (k × m, column-major), on the calling
+/// thread (`matrixmultiply` reads Aᵀ through swapped strides; nalgebra's
+/// `tr_mul` would take one dot product per entry instead).
+pub fn gemm_tn(at: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    let (k, m) = at.shape();
+    let n = b.ncols();
+    assert_eq!(k, b.nrows(), "gemm_tn: shapes");
+    let mut c = DMatrix::<f64>::zeros(m, n);
+    if m == 0 || n == 0 {
+        return c;
+    }
+    // SAFETY: A = atᵀ is m × k with element (i, l) at l + i·k, i.e.
+    // strides (k, 1) into `at`; B is k × n with strides (1, k); C is m × n
+    // with strides (1, m). All indices stay inside the three buffers.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            at.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            c.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+    c
+}
+
+/// `C = A · B` for an m × k matrix A stored in `a` with strides
+/// `(row, column)`, k × n column-major B: blocks of at least 64 rows of C,
+/// one per thread, each a `matrixmultiply::dgemm` call writing its rows of
+/// C in place.
+fn gemm_rows(
+    m: usize,
+    k: usize,
+    a: &[f64],
+    strides: (usize, usize),
+    b: &DMatrix<f64>,
+) -> DMatrix<f64> {
+    let n = b.ncols();
+    assert_eq!(b.nrows(), k, "gemm_rows: shapes");
+    assert!(
+        m == 0 || k == 0 || (m - 1) * strides.0 + (k - 1) * strides.1 < a.len(),
+        "gemm_rows: A too short"
+    );
+    let mut c = DMatrix::<f64>::zeros(m, n);
+    if m == 0 || n == 0 {
+        return c;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let per = m.div_ceil(threads).max(64).min(m);
+    let c_addr = c.as_mut_ptr() as usize;
+    (0..m.div_ceil(per)).into_par_iter().for_each(|blk| {
+        let r0 = blk * per;
+        let rows = per.min(m - r0);
+        let c_ptr = c_addr as *mut f64;
+        // SAFETY: rows r0..r0+rows of A start at offset r0·strides.0 and
+        // stay inside `a` (checked above); B is k × n with strides (1, k);
+        // the C rows start at r0 with strides (1, m). Tasks write disjoint
+        // rows of C, which outlives the parallel loop.
+        unsafe {
+            matrixmultiply::dgemm(
+                rows,
+                k,
+                n,
+                1.0,
+                a.as_ptr().add(r0 * strides.0),
+                strides.0 as isize,
+                strides.1 as isize,
+                b.as_ptr(),
+                1,
+                k as isize,
+                0.0,
+                c_ptr.add(r0),
+                1,
+                m as isize,
+            );
+        }
+    });
     c
 }
 
@@ -336,7 +395,7 @@ const FUSED_ROWS: usize = 16;
 /// thread. At N = 512 (2.6e5 entries per matrix, 2–4 MB read from L3 per
 /// call, tens of µs) splitting the rows over two cores saves more than the
 /// hand-off costs; below that the hand-off dominates.
-const PAR_FUSED_MIN: usize = 1 << 17;
+const PAR_FUSED_MIN: usize = 1 << 19;
 
 /// K column-major N × N matrices repacked into row panels for repeated
 /// fused matrix-vector products ([`Panels::gemv`]).
@@ -460,7 +519,40 @@ fn panel_rows_avx2<const K: usize, const T: usize>(
     terms: &[(usize, usize); T],
     out: &mut [&mut [f64]],
 ) {
-    panel_rows_generic::<K, T, true>(data, n, vecs, terms, out);
+    // Explicit 4-wide vectors: left to the auto-vectoriser, some term
+    // counts (e.g. two terms over one matrix) came out partly scalar with
+    // the accumulators spilled to the stack, at twice the time.
+    use std::arch::x86_64::{
+        __m256d, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_setzero_pd,
+        _mm256_storeu_pd,
+    };
+    const R: usize = FUSED_ROWS;
+    const Q: usize = R / 4;
+    if n == 0 {
+        return;
+    }
+    for (b, panel) in data.chunks_exact(n * K * R).enumerate() {
+        let mut acc: [[__m256d; Q]; T] = [[_mm256_setzero_pd(); Q]; T];
+        for (l, group) in panel.chunks_exact(K * R).enumerate() {
+            for (acc_t, &(a, x)) in acc.iter_mut().zip(terms) {
+                let col = &group[a * R..a * R + R];
+                let xl = _mm256_set1_pd(vecs[x][l]);
+                for (q, acc_q) in acc_t.iter_mut().enumerate() {
+                    // SAFETY: `col` has R = 4·Q entries, so 4q..4q+4 is in
+                    // bounds (unaligned load).
+                    let v = unsafe { _mm256_loadu_pd(col.as_ptr().add(4 * q)) };
+                    *acc_q = _mm256_fmadd_pd(v, xl, *acc_q);
+                }
+            }
+        }
+        for (o, acc_t) in out.iter_mut().zip(&acc) {
+            let dst = &mut o[b * R..b * R + R];
+            for (q, acc_q) in acc_t.iter().enumerate() {
+                // SAFETY: `dst` has R entries (unaligned store).
+                unsafe { _mm256_storeu_pd(dst.as_mut_ptr().add(4 * q), *acc_q) };
+            }
+        }
+    }
 }
 
 #[inline(always)]
@@ -567,6 +659,7 @@ mod tests {
         // Tall and narrow: the row-split path (on two threads if present).
         let tall = DMatrix::from_fn(300, 90, |i, j| ((i * 3 + j * 7) % 17) as f64 - 8.0);
         assert_eq!(par_gemm(&tall, &b), &tall * &b);
+        assert_eq!(gemm_tn(&tall.transpose(), &b), &tall * &b);
         let bt = b.transpose();
         assert_eq!(par_gemm_nt(&a, &bt), &a * &b);
         let j = DMatrix::from_fn(300, 300, |i, k| ((i * 7 + k * 3) % 11) as f64 - 5.0);

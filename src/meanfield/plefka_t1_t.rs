@@ -21,7 +21,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::kernels::{par_gemm, par_gemm_nt_sym, par_gemv_t};
+use super::kernels::{gemm_tn, par_gemm_nt_sym, par_gemv_t};
 use super::solve::solve_tap;
 use super::{Net, StepSummary};
 
@@ -99,8 +99,8 @@ pub(super) fn step_o1(net: &Net, m_prev: &DVector<f64>) -> (DVector<f64>, StepSu
         &[m_prev.as_slice(), a.as_slice()],
         &[(0, 0), (0, 1), (1, 1)],
     );
-    // Same order of operations as `m_o1` (field, then tanh), so lazy and
-    // full steps give identical m.
+    // Field, then tanh, exactly as `m_o1_packed` does, so `forward` and a
+    // `Propagator` give identical m.
     let m = DVector::from_fn(jm.len(), |i, _| (jm[i] + net.h[i]).tanh());
     let big_a = one_minus_sq(&m);
     let dot = |x: &[f64]| big_a.iter().zip(x).map(|(p, q)| p * q).sum::<f64>();
@@ -116,31 +116,39 @@ pub(super) fn step_o1(net: &Net, m_prev: &DVector<f64>) -> (DVector<f64>, StepSu
 }
 
 /// Order-1 (nMF) magnetisations from one pass over the packed J (the same
-/// sums, in the same order, as [`step_o1`], so the two agree bit for bit).
-pub(super) fn m_o1_packed(net: &Net, m_prev: &DVector<f64>) -> DVector<f64> {
-    let [jm] = net.panels_j().gemv(&[m_prev.as_slice()], &[(0, 0)]);
-    DVector::from_fn(jm.len(), |i, _| (jm[i] + net.h[i]).tanh())
+/// sums, in the same order, as [`step_o1`], so the two agree bit for bit),
+/// and `J a` with `a = 1 − m(t−1)²` for the step's mean D: the pass is
+/// bound by reading J, so the second product is almost free.
+pub(super) fn m_o1_packed(net: &Net, m_prev: &DVector<f64>) -> (DVector<f64>, Vec<f64>) {
+    let a = one_minus_sq(m_prev);
+    let [jm, ja] = net
+        .panels_j()
+        .gemv(&[m_prev.as_slice(), a.as_slice()], &[(0, 0), (0, 1)]);
+    let m = DVector::from_fn(jm.len(), |i, _| (jm[i] + net.h[i]).tanh());
+    (m, ja)
 }
 
 /// The closed-form summaries of [`step_o1`] for steps 1..=T at once, from
-/// the magnetisations `ms = [m(0), …, m(T)]`. Step t needs `J a(t)` and
-/// `(K∘J) a(t)` with `a(t) = 1 − m(t−1)²`; stacking the a(t) as the
-/// columns of an N × T matrix turns the 2T matrix-vector products into two
-/// matrix products, which read J and K∘J once instead of once per step
-/// and run at GEMM speed. Returns T summaries (steps 1..=T).
-pub(super) fn summaries_o1(net: &Net, ms: &[DVector<f64>]) -> Vec<StepSummary> {
-    let steps = ms.len().saturating_sub(1);
+/// the magnetisations `ms = [m(0), …, m(T)]` and `ja[t − 1] = J a(t)`
+/// (from [`m_o1_packed`]), `a(t) = 1 − m(t−1)²`. σ(t) needs
+/// `(K∘J) a(t)`; stacking the a(t) as the columns of an N × T matrix turns
+/// those T matrix-vector products into one matrix product, which reads
+/// K∘J once instead of once per step and runs at GEMM speed (on the
+/// calling thread: split over two threads it measured slower, the
+/// hand-off and the second thread's packing buffers costing more than the
+/// ~1 ms product). Returns T summaries (steps 1..=T).
+pub(super) fn summaries_o1(net: &Net, ms: &[DVector<f64>], ja: &[Vec<f64>]) -> Vec<StepSummary> {
+    let steps = ms.len().saturating_sub(1).min(ja.len());
     let n = net.h.len();
     let nf = n as f64;
     let mut a_cols = DMatrix::<f64>::zeros(n, steps);
     for (mut col, m_prev) in a_cols.column_iter_mut().zip(ms) {
         col.copy_from(&one_minus_sq(m_prev));
     }
-    let ja = par_gemm(&net.j, &a_cols);
-    let kja = par_gemm(net.kj(), &a_cols);
-    ms[1..]
+    let kja = gemm_tn(net.kj_t(), &a_cols);
+    ms[1..=steps]
         .iter()
-        .zip(ja.column_iter().zip(kja.column_iter()))
+        .zip(ja.iter().zip(kja.column_iter()))
         .map(|(m, (ja_t, kja_t))| {
             let big_a = one_minus_sq(m);
             let dot = |x: &[f64]| big_a.iter().zip(x).map(|(p, q)| p * q).sum::<f64>();
@@ -149,7 +157,7 @@ pub(super) fn summaries_o1(net: &Net, ms: &[DVector<f64>]) -> Vec<StepSummary> {
                 mean_m: m.mean(),
                 mean_c_offdiag: 0.0,
                 mean_c_all: big_a.sum() / (nf * nf),
-                mean_d: dot(ja_t.as_slice()) / (nf * nf),
+                mean_d: dot(ja_t) / (nf * nf),
                 entropy_production: dot(kja_t.as_slice()),
             }
         })
