@@ -158,9 +158,11 @@ pub fn par_gemm(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     if m == 0 || n == 0 {
         return c;
     }
-    // Blocks of at least 32 columns; a few per thread for load balance.
+    // One block of columns per thread (at least 32 columns): every block
+    // packs all of A again, which at N = 512 costs about as much as a
+    // tenth of the multiply-adds, so fewer blocks beat finer balancing.
     let threads = rayon::current_num_threads().max(1);
-    let per = n.div_ceil(2 * threads).max(32).min(n);
+    let per = n.div_ceil(threads).max(32).min(n);
     c.as_mut_slice()
         .par_chunks_mut(per * m)
         .enumerate()
@@ -308,14 +310,15 @@ pub fn par_gemm_nt(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
 }
 
 /// `C = A · Bᵀ` for products known to be symmetric (`J C Jᵀ` with C
-/// symmetric, `J diag(a) Jᵀ`): only the blocks on and above the diagonal
-/// are multiplied (in parallel), the rest mirrored — 5/8 of the work at
-/// four blocks per side. Equal to [`par_gemm_nt`] up to rounding.
+/// symmetric, `J diag(a) Jᵀ`): for each of four row panels only the part
+/// on and right of the diagonal block is multiplied, the rest mirrored —
+/// 5/8 of the work. Equal to [`par_gemm_nt`] up to rounding.
 ///
-/// The blocks are `matrixmultiply::dgemm` calls that read `Bᵀ` through
-/// swapped strides and write straight into C, so nothing is transposed,
-/// allocated per block or copied back (that bookkeeping was ~7 % of a
-/// Plefka[t] o2 step at N = 512).
+/// Each panel is one `matrixmultiply::dgemm` call that reads `Bᵀ` through
+/// swapped strides and writes straight into C (nothing transposed,
+/// allocated per block or copied back); the panels (work 4 : 3 : 2 : 1)
+/// go to two tasks of equal work, {0, 3} and {1, 2}, so A's panel and
+/// each B column are packed once rather than once per square block.
 pub fn par_gemm_nt_sym(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     let n = a.nrows();
     let k = a.ncols();
@@ -325,25 +328,21 @@ pub fn par_gemm_nt_sym(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     }
     let blk = n.div_ceil(4);
     let starts: Vec<usize> = (0..n).step_by(blk).collect();
-    let pairs: Vec<(usize, usize)> = starts
-        .iter()
-        .enumerate()
-        .flat_map(|(x, &r0)| starts[x..].iter().map(move |&c0| (r0, c0)))
-        .collect();
     let mut c = DMatrix::<f64>::zeros(n, n);
-    // The blocks are disjoint regions of C; the address travels as an
+    // The panels are disjoint regions of C; the address travels as an
     // integer so the closure is Send.
     let c_addr = c.as_mut_ptr() as usize;
-    pairs.par_iter().for_each(|&(r0, c0)| {
-        let (rows, cols) = (blk.min(n - r0), blk.min(n - c0));
+    let panel = |r0: usize| {
+        let rows = blk.min(n - r0);
+        let cols = n - r0;
         let c_ptr = c_addr as *mut f64;
-        // SAFETY: A is n × k column-major, so rows r0..r0+rows of it start
-        // at offset r0 with strides (1, n); Bᵀ's columns c0..c0+cols are
-        // rows of B, starting at offset c0 with strides (n, 1) (row index
-        // of Bᵀ = column of B). The C block (r0.., c0..) starts at
-        // r0 + c0·n with strides (1, n); all indices stay inside the
-        // matrices, and different pairs write disjoint blocks of C, which
-        // outlives the parallel loop.
+        // SAFETY: A is n × k column-major, so rows r0..r0+rows start at
+        // offset r0 with strides (1, n); Bᵀ's columns r0..n are rows of B,
+        // starting at offset r0 with strides (n, 1) (row index of Bᵀ =
+        // column of B). The C panel (r0.., r0..) starts at r0 + r0·n with
+        // strides (1, n); all indices stay inside the matrices, and
+        // different panels write disjoint rows of C, which outlives the
+        // parallel section.
         unsafe {
             matrixmultiply::dgemm(
                 rows,
@@ -353,24 +352,31 @@ pub fn par_gemm_nt_sym(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
                 a.as_ptr().add(r0),
                 1,
                 n as isize,
-                b.as_ptr().add(c0),
+                b.as_ptr().add(r0),
                 n as isize,
                 1,
                 0.0,
-                c_ptr.add(r0 + c0 * n),
+                c_ptr.add(r0 + r0 * n),
                 1,
                 n as isize,
             );
         }
-    });
-    // Mirror the strictly upper blocks into the lower ones, in 32 × 32
-    // tiles so the transposed reads stay in cache.
+    };
+    let groups: Vec<Vec<usize>> = match starts.as_slice() {
+        [p0, p1, p2, p3] => vec![vec![*p0, *p3], vec![*p1, *p2]],
+        other => other.iter().map(|&r0| vec![r0]).collect(),
+    };
+    groups
+        .par_iter()
+        .for_each(|g| g.iter().for_each(|&r0| panel(r0)));
+    // Mirror the part right of each diagonal block into the lower
+    // triangle, in 32 × 32 tiles so the transposed reads stay in cache.
     const TILE: usize = 32;
-    for &(r0, c0) in pairs.iter().filter(|(r0, c0)| r0 != c0) {
-        let (rows, cols) = (blk.min(n - r0), blk.min(n - c0));
+    for &r0 in &starts {
+        let rows = blk.min(n - r0);
         for i0 in (r0..r0 + rows).step_by(TILE) {
-            for j0 in (c0..c0 + cols).step_by(TILE) {
-                for j in j0..(j0 + TILE).min(c0 + cols) {
+            for j0 in (r0 + rows..n).step_by(TILE) {
+                for j in j0..(j0 + TILE).min(n) {
                     for i in i0..(i0 + TILE).min(r0 + rows) {
                         c[(j, i)] = c[(i, j)];
                     }
