@@ -143,18 +143,26 @@ fn log_2cosh_impl<const FMA: bool>(x: f64) -> f64 {
     a + 2.0 * z * p
 }
 
-/// `C = A · B`, columns of C computed in parallel blocks.
+/// `C = A · B`, in parallel blocks: blocks of columns of C, or for tall,
+/// narrow products (`n < m`, e.g. J times a stack of T < N vectors) blocks
+/// of rows, so each task packs only its share of the large operand A.
 pub fn par_gemm(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     let (m, k) = a.shape();
     let n = b.ncols();
-    debug_assert_eq!(k, b.nrows());
+    assert_eq!(k, b.nrows(), "par_gemm: shapes");
+    if n < m {
+        // A (m × k, column-major): element (i, l) at i + l·m.
+        return gemm_rows(m, k, a.as_slice(), (1, m), b);
+    }
     let mut c = DMatrix::<f64>::zeros(m, n);
     if m == 0 || n == 0 {
         return c;
     }
-    // Blocks of at least 32 columns; a few per thread for load balance.
+    // One block of columns per thread (at least 32 columns): every block
+    // packs all of A again, which at N = 512 costs about as much as a
+    // tenth of the multiply-adds, so fewer blocks beat finer balancing.
     let threads = rayon::current_num_threads().max(1);
-    let per = n.div_ceil(2 * threads).max(32).min(n);
+    let per = n.div_ceil(threads).max(32).min(n);
     c.as_mut_slice()
         .par_chunks_mut(per * m)
         .enumerate()
@@ -167,44 +175,213 @@ pub fn par_gemm(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     c
 }
 
-/// `C = A · Bᵀ`.
+/// `C = Aᵀ · B` from `at` = Aᵀ (k × m, column-major), on the calling
+/// thread (`matrixmultiply` reads Aᵀ through swapped strides; nalgebra's
+/// `tr_mul` would take one dot product per entry instead).
+pub fn gemm_tn(at: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    let (k, m) = at.shape();
+    let n = b.ncols();
+    assert_eq!(k, b.nrows(), "gemm_tn: shapes");
+    let mut c = DMatrix::<f64>::zeros(m, n);
+    if m == 0 || n == 0 {
+        return c;
+    }
+    // SAFETY: A = atᵀ is m × k with element (i, l) at l + i·k, i.e.
+    // strides (k, 1) into `at`; B is k × n with strides (1, k); C is m × n
+    // with strides (1, m). All indices stay inside the three buffers.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            at.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            c.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+    c
+}
+
+/// `C = A · B` for an m × k matrix A stored in `a` with strides
+/// `(row, column)`, k × n column-major B: blocks of at least 64 rows of C,
+/// one per thread, each a `matrixmultiply::dgemm` call writing its rows of
+/// C in place.
+fn gemm_rows(
+    m: usize,
+    k: usize,
+    a: &[f64],
+    strides: (usize, usize),
+    b: &DMatrix<f64>,
+) -> DMatrix<f64> {
+    let n = b.ncols();
+    assert_eq!(b.nrows(), k, "gemm_rows: shapes");
+    assert!(
+        m == 0 || k == 0 || (m - 1) * strides.0 + (k - 1) * strides.1 < a.len(),
+        "gemm_rows: A too short"
+    );
+    let mut c = DMatrix::<f64>::zeros(m, n);
+    if m == 0 || n == 0 {
+        return c;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let per = m.div_ceil(threads).max(64).min(m);
+    let c_addr = c.as_mut_ptr() as usize;
+    (0..m.div_ceil(per)).into_par_iter().for_each(|blk| {
+        let r0 = blk * per;
+        let rows = per.min(m - r0);
+        let c_ptr = c_addr as *mut f64;
+        // SAFETY: rows r0..r0+rows of A start at offset r0·strides.0 and
+        // stay inside `a` (checked above); B is k × n with strides (1, k);
+        // the C rows start at r0 with strides (1, m). Tasks write disjoint
+        // rows of C, which outlives the parallel loop.
+        unsafe {
+            matrixmultiply::dgemm(
+                rows,
+                k,
+                n,
+                1.0,
+                a.as_ptr().add(r0 * strides.0),
+                strides.0 as isize,
+                strides.1 as isize,
+                b.as_ptr(),
+                1,
+                k as isize,
+                0.0,
+                c_ptr.add(r0),
+                1,
+                m as isize,
+            );
+        }
+    });
+    c
+}
+
+/// `C = A · Bᵀ` (A m × k, B n × k), columns of C in parallel blocks;
+/// `matrixmultiply` reads Bᵀ through swapped strides, so B is not
+/// transposed first (a 2 MB copy per product at N = 512).
 pub fn par_gemm_nt(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
-    par_gemm(a, &b.transpose())
+    let (m, k) = a.shape();
+    let n = b.nrows();
+    assert_eq!(b.ncols(), k, "par_gemm_nt: shapes");
+    let mut c = DMatrix::<f64>::zeros(m, n);
+    if m == 0 || n == 0 {
+        return c;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let per = n.div_ceil(2 * threads).max(32).min(n);
+    c.as_mut_slice()
+        .par_chunks_mut(per * m)
+        .enumerate()
+        .for_each(|(blk, chunk)| {
+            let c0 = blk * per;
+            let cols = chunk.len() / m;
+            // SAFETY: A is m × k with strides (1, m); columns c0..c0+cols
+            // of Bᵀ are rows of B (n × k, column-major): offset c0, strides
+            // (n, 1) (row index of Bᵀ = column of B); the chunk is the
+            // m × cols block of C with strides (1, m). All in bounds.
+            unsafe {
+                matrixmultiply::dgemm(
+                    m,
+                    k,
+                    cols,
+                    1.0,
+                    a.as_ptr(),
+                    1,
+                    m as isize,
+                    b.as_ptr().add(c0),
+                    n as isize,
+                    1,
+                    0.0,
+                    chunk.as_mut_ptr(),
+                    1,
+                    m as isize,
+                );
+            }
+        });
+    c
 }
 
 /// `C = A · Bᵀ` for products known to be symmetric (`J C Jᵀ` with C
-/// symmetric, `J diag(a) Jᵀ`): only the blocks on and above the diagonal
-/// are multiplied (in parallel), the rest mirrored — 5/8 of the work at
-/// four blocks per side. Equal to [`par_gemm_nt`] up to rounding.
+/// symmetric, `J diag(a) Jᵀ`): for each of four row panels only the part
+/// on and right of the diagonal block is multiplied, the rest mirrored —
+/// 5/8 of the work. Equal to [`par_gemm_nt`] up to rounding.
+///
+/// Each panel is one `matrixmultiply::dgemm` call that reads `Bᵀ` through
+/// swapped strides and writes straight into C (nothing transposed,
+/// allocated per block or copied back); the panels (work 4 : 3 : 2 : 1)
+/// go to two tasks of equal work, {0, 3} and {1, 2}, so A's panel and
+/// each B column are packed once rather than once per square block.
 pub fn par_gemm_nt_sym(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     let n = a.nrows();
-    debug_assert_eq!(b.nrows(), n);
+    let k = a.ncols();
+    assert_eq!(b.shape(), (n, k), "par_gemm_nt_sym: shapes");
     if n < 256 {
         return par_gemm_nt(a, b);
     }
-    let bt = b.transpose();
     let blk = n.div_ceil(4);
     let starts: Vec<usize> = (0..n).step_by(blk).collect();
-    let pairs: Vec<(usize, usize)> = starts
-        .iter()
-        .enumerate()
-        .flat_map(|(x, &r0)| starts[x..].iter().map(move |&c0| (r0, c0)))
-        .collect();
-    let blocks: Vec<(usize, usize, DMatrix<f64>)> = pairs
-        .par_iter()
-        .map(|&(r0, c0)| {
-            let (rows, cols) = (blk.min(n - r0), blk.min(n - c0));
-            let mut out = DMatrix::<f64>::zeros(rows, cols);
-            out.gemm(1.0, &a.rows(r0, rows), &bt.columns(c0, cols), 0.0);
-            (r0, c0, out)
-        })
-        .collect();
     let mut c = DMatrix::<f64>::zeros(n, n);
-    for (r0, c0, out) in blocks {
-        c.view_mut((r0, c0), out.shape()).copy_from(&out);
-        if r0 != c0 {
-            c.view_mut((c0, r0), (out.ncols(), out.nrows()))
-                .copy_from(&out.transpose());
+    // The panels are disjoint regions of C; the address travels as an
+    // integer so the closure is Send.
+    let c_addr = c.as_mut_ptr() as usize;
+    let panel = |r0: usize| {
+        let rows = blk.min(n - r0);
+        let cols = n - r0;
+        let c_ptr = c_addr as *mut f64;
+        // SAFETY: A is n × k column-major, so rows r0..r0+rows start at
+        // offset r0 with strides (1, n); Bᵀ's columns r0..n are rows of B,
+        // starting at offset r0 with strides (n, 1) (row index of Bᵀ =
+        // column of B). The C panel (r0.., r0..) starts at r0 + r0·n with
+        // strides (1, n); all indices stay inside the matrices, and
+        // different panels write disjoint rows of C, which outlives the
+        // parallel section.
+        unsafe {
+            matrixmultiply::dgemm(
+                rows,
+                k,
+                cols,
+                1.0,
+                a.as_ptr().add(r0),
+                1,
+                n as isize,
+                b.as_ptr().add(r0),
+                n as isize,
+                1,
+                0.0,
+                c_ptr.add(r0 + r0 * n),
+                1,
+                n as isize,
+            );
+        }
+    };
+    let groups: Vec<Vec<usize>> = match starts.as_slice() {
+        [p0, p1, p2, p3] => vec![vec![*p0, *p3], vec![*p1, *p2]],
+        other => other.iter().map(|&r0| vec![r0]).collect(),
+    };
+    groups
+        .par_iter()
+        .for_each(|g| g.iter().for_each(|&r0| panel(r0)));
+    // Mirror the part right of each diagonal block into the lower
+    // triangle, in 32 × 32 tiles so the transposed reads stay in cache.
+    const TILE: usize = 32;
+    for &r0 in &starts {
+        let rows = blk.min(n - r0);
+        for i0 in (r0..r0 + rows).step_by(TILE) {
+            for j0 in (r0 + rows..n).step_by(TILE) {
+                for j in j0..(j0 + TILE).min(n) {
+                    for i in i0..(i0 + TILE).min(r0 + rows) {
+                        c[(j, i)] = c[(i, j)];
+                    }
+                }
+            }
         }
     }
     c
@@ -255,6 +432,202 @@ pub fn par_gemv_t(a: &DMatrix<f64>, x: &DVector<f64>) -> DVector<f64> {
         a.as_slice().par_chunks(m.max(1)).map(dot).collect()
     };
     DVector::from_vec(v)
+}
+
+/// Rows per register block of [`Panels::gemv`]: 4 AVX2 vectors per output.
+const FUSED_ROWS: usize = 16;
+
+/// Below this many matrix entries [`Panels::gemv`] stays on the calling
+/// thread. At N = 512 (2.6e5 entries per matrix, 2–4 MB read from L3 per
+/// call, tens of µs) splitting the rows over two cores saves more than the
+/// hand-off costs; below that the hand-off dominates.
+const PAR_FUSED_MIN: usize = 1 << 19;
+
+/// K column-major N × N matrices repacked into row panels for repeated
+/// fused matrix-vector products ([`Panels::gemv`]).
+///
+/// Why: in column-major storage a block of 16 rows touches a new 4 KB page
+/// in every column, which the hardware prefetchers do not follow, so a
+/// register-blocked pass over J runs at L3 latency instead of bandwidth
+/// (≈ 150 µs per step at N = 512). Packed, each block of 16 rows is one
+/// contiguous stream: layout `[block][column l][matrix k][row r]`, rows
+/// past N zero. Packing costs one copy, repaid after a few steps.
+#[derive(Debug)]
+pub struct Panels<const K: usize> {
+    n: usize,
+    data: Vec<f64>,
+}
+
+impl<const K: usize> Panels<K> {
+    /// Pack K matrices given entrywise: `entries(j_il, j_li)` returns the
+    /// K entries at (i, l) as functions of `J_il` and `J_li` (the matrices
+    /// used here are all of that form: J, J∘J, (J − Jᵀ)∘J, …), so nothing
+    /// but J itself needs to exist in column-major form. `j` is N × N.
+    pub fn from_j(j: &DMatrix<f64>, entries: impl Fn(f64, f64) -> [f64; K]) -> Self {
+        let n = j.nrows();
+        assert_eq!(j.shape(), (n, n), "Panels: J must be square");
+        let js = j.as_slice();
+        let blocks = n.div_ceil(FUSED_ROWS);
+        let mut data = Vec::with_capacity(blocks * n * K * FUSED_ROWS);
+        for b in 0..blocks {
+            let r0 = b * FUSED_ROWS;
+            let rows = FUSED_ROWS.min(n - r0);
+            for l in 0..n {
+                let mut group = [[0.0; FUSED_ROWS]; K];
+                for r in 0..rows {
+                    let i = r0 + r;
+                    // J_li: row l of column i; the 16 columns of a block
+                    // are read as 16 sequential streams.
+                    let e = entries(js[l * n + i], js[i * n + l]);
+                    for (g, x) in group.iter_mut().zip(e) {
+                        g[r] = x;
+                    }
+                }
+                for g in &group {
+                    data.extend_from_slice(g);
+                }
+            }
+        }
+        Self { n, data }
+    }
+
+    /// For every term `(k, x)` of `terms`, `out_t = A_k vecs[x]` (length
+    /// N), all from one pass over the panels; sums run over columns in
+    /// ascending order with fused multiply-adds where the CPU has them.
+    /// The two halves of the rows run on two threads for large N.
+    pub fn gemv<const T: usize>(
+        &self,
+        vecs: &[&[f64]],
+        terms: &[(usize, usize); T],
+    ) -> [Vec<f64>; T] {
+        let n = self.n;
+        for v in vecs {
+            assert_eq!(v.len(), n, "Panels::gemv: vector length");
+        }
+        for &(a, x) in terms {
+            assert!(a < K && x < vecs.len(), "Panels::gemv: term index");
+        }
+        let blocks = n.div_ceil(FUSED_ROWS);
+        let mut out: [Vec<f64>; T] = std::array::from_fn(|_| vec![0.0; blocks * FUSED_ROWS]);
+        let panel = n * K * FUSED_ROWS;
+        if n * n * K < PAR_FUSED_MIN || rayon::current_num_threads() < 2 || blocks < 2 {
+            let mut outs: Vec<&mut [f64]> = out.iter_mut().map(|o| o.as_mut_slice()).collect();
+            panel_rows::<K, T>(&self.data, n, vecs, terms, &mut outs);
+        } else {
+            let mid = blocks / 2;
+            let (dlo, dhi) = self.data.split_at(mid * panel);
+            let mut lo = Vec::with_capacity(T);
+            let mut hi = Vec::with_capacity(T);
+            for o in out.iter_mut() {
+                let (a, b) = o.split_at_mut(mid * FUSED_ROWS);
+                lo.push(a);
+                hi.push(b);
+            }
+            rayon::join(
+                || panel_rows::<K, T>(dlo, n, vecs, terms, &mut lo),
+                || panel_rows::<K, T>(dhi, n, vecs, terms, &mut hi),
+            );
+        }
+        for o in out.iter_mut() {
+            o.truncate(n);
+        }
+        out
+    }
+}
+
+/// The row blocks packed in `data` into `out[t]` (16 rows per block), the
+/// AVX2/FMA build chosen at run time.
+fn panel_rows<const K: usize, const T: usize>(
+    data: &[f64],
+    n: usize,
+    vecs: &[&[f64]],
+    terms: &[(usize, usize); T],
+    out: &mut [&mut [f64]],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features this build enables.
+            unsafe { panel_rows_avx2::<K, T>(data, n, vecs, terms, out) };
+            return;
+        }
+    }
+    panel_rows_generic::<K, T, false>(data, n, vecs, terms, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn panel_rows_avx2<const K: usize, const T: usize>(
+    data: &[f64],
+    n: usize,
+    vecs: &[&[f64]],
+    terms: &[(usize, usize); T],
+    out: &mut [&mut [f64]],
+) {
+    // Explicit 4-wide vectors: left to the auto-vectoriser, some term
+    // counts (e.g. two terms over one matrix) came out partly scalar with
+    // the accumulators spilled to the stack, at twice the time.
+    use std::arch::x86_64::{
+        __m256d, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_setzero_pd,
+        _mm256_storeu_pd,
+    };
+    const R: usize = FUSED_ROWS;
+    const Q: usize = R / 4;
+    if n == 0 {
+        return;
+    }
+    for (b, panel) in data.chunks_exact(n * K * R).enumerate() {
+        let mut acc: [[__m256d; Q]; T] = [[_mm256_setzero_pd(); Q]; T];
+        for (l, group) in panel.chunks_exact(K * R).enumerate() {
+            for (acc_t, &(a, x)) in acc.iter_mut().zip(terms) {
+                let col = &group[a * R..a * R + R];
+                let xl = _mm256_set1_pd(vecs[x][l]);
+                for (q, acc_q) in acc_t.iter_mut().enumerate() {
+                    // SAFETY: `col` has R = 4·Q entries, so 4q..4q+4 is in
+                    // bounds (unaligned load).
+                    let v = unsafe { _mm256_loadu_pd(col.as_ptr().add(4 * q)) };
+                    *acc_q = _mm256_fmadd_pd(v, xl, *acc_q);
+                }
+            }
+        }
+        for (o, acc_t) in out.iter_mut().zip(&acc) {
+            let dst = &mut o[b * R..b * R + R];
+            for (q, acc_q) in acc_t.iter().enumerate() {
+                // SAFETY: `dst` has R entries (unaligned store).
+                unsafe { _mm256_storeu_pd(dst.as_mut_ptr().add(4 * q), *acc_q) };
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn panel_rows_generic<const K: usize, const T: usize, const FMA: bool>(
+    data: &[f64],
+    n: usize,
+    vecs: &[&[f64]],
+    terms: &[(usize, usize); T],
+    out: &mut [&mut [f64]],
+) {
+    const R: usize = FUSED_ROWS;
+    if n == 0 {
+        return;
+    }
+    for (b, panel) in data.chunks_exact(n * K * R).enumerate() {
+        let mut acc = [[0.0f64; R]; T];
+        for (l, group) in panel.chunks_exact(K * R).enumerate() {
+            for (t, &(a, x)) in terms.iter().enumerate() {
+                let col = &group[a * R..a * R + R];
+                let xl = vecs[x][l];
+                for r in 0..R {
+                    acc[t][r] = madd::<FMA>(col[r], xl, acc[t][r]);
+                }
+            }
+        }
+        for (o, acc_t) in out.iter_mut().zip(&acc) {
+            o[b * R..b * R + R].copy_from_slice(acc_t);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -329,12 +702,30 @@ mod tests {
         let a = DMatrix::from_fn(70, 90, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
         let b = DMatrix::from_fn(90, 75, |i, j| ((i * 5 + j * 2) % 13) as f64 - 6.0);
         assert_eq!(par_gemm(&a, &b), &a * &b);
+        // Tall and narrow: the row-split path (on two threads if present).
+        let tall = DMatrix::from_fn(300, 90, |i, j| ((i * 3 + j * 7) % 17) as f64 - 8.0);
+        assert_eq!(par_gemm(&tall, &b), &tall * &b);
+        assert_eq!(gemm_tn(&tall.transpose(), &b), &tall * &b);
         let bt = b.transpose();
         assert_eq!(par_gemm_nt(&a, &bt), &a * &b);
         let j = DMatrix::from_fn(300, 300, |i, k| ((i * 7 + k * 3) % 11) as f64 - 5.0);
         let sym = DMatrix::from_fn(300, 300, |i, k| ((i + k) % 5) as f64);
         let jc = &j * &sym;
         assert_eq!(par_gemm_nt_sym(&jc, &j), &jc * j.transpose());
+        // Panel products, serial (N = 37, not a multiple of the block)
+        // and on two threads (N = 300): same sums as nalgebra's up to
+        // rounding (the terms are small integers, so exactly equal).
+        for n in [37, 300] {
+            let j = DMatrix::from_fn(n, n, |i, k| ((i * 7 + k * 3) % 11) as f64 - 5.0);
+            let x = DVector::from_fn(n, |i, _| (i % 7) as f64 - 3.0);
+            let y = DVector::from_fn(n, |i, _| (i % 5) as f64 - 2.0);
+            let kj = DMatrix::from_fn(n, n, |i, k| (j[(i, k)] - j[(k, i)]) * j[(i, k)]);
+            let p = Panels::from_j(&j, |a, at| [a, (a - at) * a]);
+            let [jx, jy, kjy] = p.gemv(&[x.as_slice(), y.as_slice()], &[(0, 0), (0, 1), (1, 1)]);
+            assert_eq!(DVector::from_vec(jx), &j * &x);
+            assert_eq!(DVector::from_vec(jy), &j * &y);
+            assert_eq!(DVector::from_vec(kjy), &kj * &y);
+        }
         let x = DVector::from_fn(90, |i, _| (i % 7) as f64 - 3.0);
         assert_eq!(par_gemv(&a, &x), &a * &x);
         let y = DVector::from_fn(70, |i, _| (i % 5) as f64 - 2.0);

@@ -243,6 +243,11 @@ pub(crate) struct Net {
     /// βJ.
     pub j: DMatrix<f64>,
     j_sq: OnceLock<DMatrix<f64>>,
+    k: OnceLock<DMatrix<f64>>,
+    kj_t: OnceLock<DMatrix<f64>>,
+    panels_j: OnceLock<kernels::Panels<1>>,
+    panels_o1: OnceLock<kernels::Panels<2>>,
+    panels_o2: OnceLock<kernels::Panels<4>>,
 }
 
 impl Net {
@@ -251,11 +256,52 @@ impl Net {
             h,
             j,
             j_sq: OnceLock::new(),
+            k: OnceLock::new(),
+            kj_t: OnceLock::new(),
+            panels_j: OnceLock::new(),
+            panels_o1: OnceLock::new(),
+            panels_o2: OnceLock::new(),
         }
     }
     /// `J ∘ J`.
     pub(crate) fn j_sq(&self) -> &DMatrix<f64> {
         self.j_sq.get_or_init(|| self.j.map(|x| x * x))
+    }
+    /// `K = J − Jᵀ`, for the entropy production from a full D (the
+    /// methods that form D every step).
+    pub(crate) fn k(&self) -> &DMatrix<f64> {
+        // Y_li = J_li − J_il = K_li: K's transpose map is K itself.
+        self.k
+            .get_or_init(|| transposed_map(&self.j, |j, jt| jt - j))
+    }
+    /// `((J − Jᵀ) ∘ J)ᵀ` (entries computed as in [`Net::panels_o1`]),
+    /// stored transposed because that is the faster one to build; products
+    /// read it through `tr_mul`.
+    pub(crate) fn kj_t(&self) -> &DMatrix<f64> {
+        self.kj_t
+            .get_or_init(|| transposed_map(&self.j, |j, jt| (j - jt) * j))
+    }
+    /// `J` packed, for the nMF dynamics of [`forward`].
+    pub(crate) fn panels_j(&self) -> &kernels::Panels<1> {
+        self.panels_j
+            .get_or_init(|| kernels::Panels::from_j(&self.j, |j, _| [j]))
+    }
+    /// `J` and `(J − Jᵀ) ∘ J` packed for the per-step pass of nMF and
+    /// Plefka[t] o1.
+    pub(crate) fn panels_o1(&self) -> &kernels::Panels<2> {
+        self.panels_o1
+            .get_or_init(|| kernels::Panels::from_j(&self.j, |j, jt| [j, (j - jt) * j]))
+    }
+    /// `J`, `J∘J`, `(J − Jᵀ)∘J`, `(J − Jᵀ)∘J∘J` packed for the per-step
+    /// pass of TAP.
+    pub(crate) fn panels_o2(&self) -> &kernels::Panels<4> {
+        // (J − Jᵀ)∘J and then ·J, in that order.
+        self.panels_o2.get_or_init(|| {
+            kernels::Panels::from_j(&self.j, |j, jt| {
+                let kj = (j - jt) * j;
+                [j, j * j, kj, kj * j]
+            })
+        })
     }
     /// `g = H + J m`.
     pub(crate) fn field(&self, m: &DVector<f64>) -> DVector<f64> {
@@ -263,41 +309,113 @@ impl Net {
     }
 }
 
-/// Matrices used only by the per-step summaries: `K = J − Jᵀ` and the
-/// elementwise products `K∘J`, `K∘J²`.
-#[derive(Debug)]
-pub(crate) struct SummaryCache {
-    k: DMatrix<f64>,
-    kj: DMatrix<f64>,
-    kj_sq: DMatrix<f64>,
+/// Summary from full C and D (N × N, D row = later time).
+fn summary_full(net: &Net, m: &DVector<f64>, c: &DMatrix<f64>, d: &DMatrix<f64>) -> StepSummary {
+    let n = m.len();
+    let nf = n as f64;
+    let sum_c = sum_lanes(c.as_slice());
+    let trace = c.trace();
+    StepSummary {
+        step: 0,
+        mean_m: m.mean(),
+        mean_c_offdiag: if n > 1 {
+            (sum_c - trace) / (nf * (nf - 1.0))
+        } else {
+            0.0
+        },
+        mean_c_all: sum_c / (nf * nf),
+        mean_d: sum_lanes(d.as_slice()) / (nf * nf),
+        // σ = Σ_il (J_il − J_li) D_il.
+        entropy_production: dot_lanes(net.k().as_slice(), d.as_slice()),
+    }
 }
 
-impl SummaryCache {
-    fn new(j: &DMatrix<f64>) -> Self {
-        let k = j - j.transpose();
-        let kj = k.component_mul(j);
-        let kj_sq = kj.component_mul(j);
-        Self { k, kj, kj_sq }
-    }
-
-    /// Summary from full C and D.
-    fn full(&self, m: &DVector<f64>, c: &DMatrix<f64>, d: &DMatrix<f64>) -> StepSummary {
-        let n = m.len();
-        let nf = n as f64;
-        let sum_c = c.sum();
-        let trace = c.trace();
-        StepSummary {
-            step: 0,
-            mean_m: m.mean(),
-            mean_c_offdiag: if n > 1 {
-                (sum_c - trace) / (nf * (nf - 1.0))
-            } else {
-                0.0
-            },
-            mean_c_all: sum_c / (nf * nf),
-            mean_d: d.sum() / (nf * nf),
-            entropy_production: self.k.component_mul(d).sum(),
+/// `Σ x` with eight partial sums, so the loop vectorises (the order
+/// differs from a left-to-right sum only by rounding).
+fn sum_lanes(x: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().sum();
+    for ch in chunks {
+        for (a, &v) in acc.iter_mut().zip(ch) {
+            *a += v;
         }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// `Σ x_k y_k` with eight partial sums (see [`sum_lanes`]).
+fn dot_lanes(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (cx, cy) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f64 = cx
+        .remainder()
+        .iter()
+        .zip(cy.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (chx, chy) in cx.zip(cy) {
+        for ((a, &p), &q) in acc.iter_mut().zip(chx).zip(chy) {
+            *a += p * q;
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// `Y` with `Y_li = f(J_il, J_li)`, i.e. the transpose of the elementwise
+/// map `X_il = f(J_il, J_li)`, for square column-major J.
+/// (Y is the one of the two that can be written line by line from the
+/// tiles below.)
+fn transposed_map(j: &DMatrix<f64>, f: impl Fn(f64, f64) -> f64) -> DMatrix<f64> {
+    const W: usize = 8;
+    let n = j.nrows();
+    let js = j.as_slice();
+    let mut y = DMatrix::<f64>::zeros(n, n);
+    let ys = y.as_mut_slice();
+    // 8 × 8 tiles: columns i0..i0+8 of Y (rows l0..l0+8) from the J tiles
+    // at (l0.., i0..) (J_li) and (i0.., l0..) (J_il), one cache line per
+    // tile column. Every load of a tile is issued before its stores: the
+    // J_li lines sit at the same offsets as the Y lines written (columns
+    // 4 KB apart for N = 512), and a load behind a store to the same offset
+    // mod 4 KB stalls (4 KB aliasing; 5 ns per entry measured otherwise).
+    for i0 in (0..n).step_by(W) {
+        let wi = W.min(n - i0);
+        for l0 in (0..n).step_by(W) {
+            let wl = W.min(n - l0);
+            let mut jli = [[0.0; W]; W];
+            let mut jil = [[0.0; W]; W];
+            for (r, row) in jli.iter_mut().take(wi).enumerate() {
+                let i = i0 + r;
+                row[..wl].copy_from_slice(&js[i * n + l0..i * n + l0 + wl]);
+            }
+            for (c, col) in jil.iter_mut().take(wl).enumerate() {
+                let l = l0 + c;
+                col[..wi].copy_from_slice(&js[l * n + i0..l * n + i0 + wi]);
+            }
+            for r in 0..wi {
+                let i = i0 + r;
+                let out = &mut ys[i * n + l0..i * n + l0 + wl];
+                for (c, o) in out.iter_mut().enumerate() {
+                    *o = f(jil[c][r], jli[r][c]);
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Summary of the initial product state `C = diag(1 − m0²)`, `D = 0`
+/// (equal to [`summary_full`] of those matrices, without forming them).
+fn summary_initial(m0: &DVector<f64>) -> StepSummary {
+    let nf = m0.len() as f64;
+    let sum_c = plefka_t1_t::one_minus_sq(m0).sum();
+    StepSummary {
+        step: 0,
+        mean_m: m0.mean(),
+        mean_c_offdiag: 0.0,
+        mean_c_all: sum_c / (nf * nf),
+        mean_d: 0.0,
+        entropy_production: 0.0,
     }
 }
 
@@ -322,12 +440,14 @@ fn check_m0(m0: &DVector<f64>, n: usize) -> Result<()> {
 /// ([`Method::reads_previous_covariances`] false), [`Propagator::step`]
 /// with `full = false` skips forming C and D; the summary is then computed
 /// from closed forms (see [`plefka_t1_t`]). [`Propagator::moments_step`]
-/// tells which step `state().c` and `state().d` belong to.
+/// tells which step `state().c` and `state().d` belong to. These methods
+/// keep no `state().c_prev`, `state().d_prev` (0 × 0), and their `c`, `d`
+/// are 0 × 0 until the first step that forms them (the initial ones are
+/// `diag(1 − m0²)` and 0).
 #[derive(Debug)]
 pub struct Propagator {
     method: Method,
     net: Net,
-    cache: SummaryCache,
     rule: Rule,
     state: MeanFieldState,
     steps_done: usize,
@@ -349,13 +469,26 @@ impl Propagator {
     }
 
     fn from_effective(method: Method, net: Net, m0: &DVector<f64>, rule: Rule) -> Self {
-        let cache = SummaryCache::new(&net.j);
+        let state = if method.reads_previous_covariances() {
+            MeanFieldState::initial(m0)
+        } else {
+            // The covariances are never read by the dynamics: do not
+            // allocate (and page in) N × N matrices before a step asks for
+            // them (about 1 ms of page faults each at N = 512).
+            MeanFieldState {
+                m: m0.clone(),
+                c: DMatrix::zeros(0, 0),
+                d: DMatrix::zeros(0, 0),
+                m_prev: m0.clone(),
+                c_prev: DMatrix::zeros(0, 0),
+                d_prev: DMatrix::zeros(0, 0),
+            }
+        };
         Self {
             method,
             net,
-            cache,
             rule,
-            state: MeanFieldState::initial(m0),
+            state,
             steps_done: 0,
             moments_step: 0,
         }
@@ -370,9 +503,14 @@ impl Propagator {
         self.steps_done
     }
     /// The current state. `m`, `m_prev` are always current; `c`, `d` belong
-    /// to step [`Propagator::moments_step`].
+    /// to step [`Propagator::moments_step`]; `c_prev`, `d_prev` are kept
+    /// only by methods that read them.
     pub fn state(&self) -> &MeanFieldState {
         &self.state
+    }
+    /// The state, consumed (moves C and D out instead of copying them).
+    pub fn into_state(self) -> MeanFieldState {
+        self.state
     }
     /// The step at which `state().c` and `state().d` were last formed.
     pub fn moments_step(&self) -> usize {
@@ -381,7 +519,11 @@ impl Propagator {
     /// Summary of the current state from its full moments (valid when
     /// `moments_step() == steps_done()`).
     pub fn summary_now(&self) -> StepSummary {
-        let mut s = self.cache.full(&self.state.m, &self.state.c, &self.state.d);
+        let mut s = if self.moments_step == 0 {
+            summary_initial(&self.state.m)
+        } else {
+            summary_full(&self.net, &self.state.m, &self.state.c, &self.state.d)
+        };
         s.step = self.moments_step;
         s
     }
@@ -392,48 +534,40 @@ impl Propagator {
         let step = self.steps_done + 1;
         let st = &mut self.state;
         std::mem::swap(&mut st.m, &mut st.m_prev);
-        std::mem::swap(&mut st.c, &mut st.c_prev);
-        std::mem::swap(&mut st.d, &mut st.d_prev);
+        if self.method.reads_previous_covariances() {
+            std::mem::swap(&mut st.c, &mut st.c_prev);
+            std::mem::swap(&mut st.d, &mut st.d_prev);
+        }
         let net = &self.net;
         let mut formed = true;
         let summary = match self.method {
             Method::PlefkaT1TO1 | Method::PlefkaTO1 => {
-                st.m = plefka_t1_t::m_o1(net, &st.m_prev);
-                // Plefka[t] o1 propagates a diagonal C, so D = A_i J_il C'_ll;
-                // for nMF C'_ll = 1 − m_l(t−1)² as well (spec §2.3).
-                let c_prev_diag = if self.method == Method::PlefkaTO1 {
-                    st.c_prev.diagonal()
-                } else {
-                    plefka_t1_t::one_minus_sq(&st.m_prev)
-                };
+                // Plefka[t] o1 propagates a diagonal C(t−1) = diag(1 − m(t−1)²)
+                // (the initial state too), so both methods have
+                // D_il = A_i J_il a_l (spec §2.3). m and the closed-form
+                // summary come from one pass over J; the summary is the
+                // closed form at every step, so it does not depend on
+                // which steps form C and D ([`Propagator::summary_now`]
+                // gives the one from the matrices).
+                let (m, summary) = plefka_t1_t::step_o1(net, &st.m_prev);
+                st.m = m;
                 if full {
-                    st.c = plefka_t1_t::c_diag(&st.m);
-                    st.d = if self.method == Method::PlefkaTO1 {
-                        let jc = plefka_t::j_times_c(net, &st.c_prev);
-                        plefka_t::d_o1(&st.m, &jc)
-                    } else {
-                        plefka_t1_t::d_o1(net, &st.m, &st.m_prev)
-                    };
-                    self.cache.full(&st.m, &st.c, &st.d)
+                    (st.c, st.d) = form_o1(self.method, net, &st.m, &st.m_prev);
                 } else {
                     formed = false;
-                    if self.method == Method::PlefkaTO1 {
-                        // Keep the diagonal C current for the next step.
-                        st.c = plefka_t1_t::c_diag(&st.m);
-                    }
-                    plefka_t1_t::summary_o1(net, &self.cache, &st.m, &c_prev_diag)
                 }
+                summary
             }
             Method::PlefkaT1TO2 => {
-                st.m = plefka_t1_t::m_o2(net, &st.m_prev);
+                let (m, summary) = plefka_t1_t::step_o2(net, &st.m_prev);
+                st.m = m;
                 if full {
                     st.c = plefka_t1_t::c_o2(net, &st.m, &st.m_prev);
                     st.d = plefka_t1_t::d_o2(net, &st.m, &st.m_prev);
-                    self.cache.full(&st.m, &st.c, &st.d)
                 } else {
                     formed = false;
-                    plefka_t1_t::summary_o2(net, &self.cache, &st.m, &st.m_prev)
                 }
+                summary
             }
             Method::PlefkaTO2 => {
                 let jc = plefka_t::j_times_c(net, &st.c_prev);
@@ -441,28 +575,28 @@ impl Propagator {
                 st.m = plefka_t::m_o2(net, &st.m_prev, &v);
                 st.d = plefka_t::d_o2(net, &st.m, &st.m_prev, &jc);
                 st.c = plefka_t::c_o2(net, &st.m, &jc);
-                self.cache.full(&st.m, &st.c, &st.d)
+                summary_full(net, &st.m, &st.c, &st.d)
             }
             Method::PlefkaT1O1 => {
                 let (m, alpha, g, delta) = plefka_t1::m_alpha(net, &st.m_prev, &self.rule);
                 st.m = m;
                 st.d = plefka_t1::d(net, &alpha, &st.c_prev);
                 st.c = plefka_t1::c(net, &st.m, &st.m_prev, &g, &delta, &self.rule);
-                self.cache.full(&st.m, &st.c, &st.d)
+                summary_full(net, &st.m, &st.c, &st.d)
             }
             Method::Plefka2TO1 => {
                 let (m, d) = plefka2_t::m_d_o1(net, &st.m_prev);
                 st.m = m;
                 st.d = d;
                 st.c = plefka_t1_t::c_diag(&st.m);
-                self.cache.full(&st.m, &st.c, &st.d)
+                summary_full(net, &st.m, &st.c, &st.d)
             }
             Method::Plefka2TO2 => {
                 let (m, d, jc) = plefka2_t::m_d_o2(net, &st.m_prev, &st.c_prev, &st.d_prev);
                 st.m = m;
                 st.d = d;
                 st.c = plefka2_t::c_o2(net, &st.m, &st.m_prev, &jc);
-                self.cache.full(&st.m, &st.c, &st.d)
+                summary_full(net, &st.m, &st.c, &st.d)
             }
         };
         self.steps_done = step;
@@ -471,6 +605,58 @@ impl Propagator {
         }
         check_state(self.method, step, &self.state, formed, &summary)?;
         Ok(StepSummary { step, ..summary })
+    }
+}
+
+impl Propagator {
+    /// nMF / Plefka[t] o1 without summaries: advance m only (what
+    /// [`forward`] uses; it computes the summaries of all steps at the end
+    /// with [`plefka_t1_t::summaries_o1`]). C and D are not formed.
+    /// Returns `J a` (`a = 1 − m(t−1)²`) for the step's summary.
+    fn step_m_o1(&mut self) -> Result<Vec<f64>> {
+        let step = self.steps_done + 1;
+        let st = &mut self.state;
+        std::mem::swap(&mut st.m, &mut st.m_prev);
+        let (m, ja) = plefka_t1_t::m_o1_packed(&self.net, &st.m_prev);
+        st.m = m;
+        self.steps_done = step;
+        check_m(self.method, step, &st.m)?;
+        Ok(ja)
+    }
+}
+
+/// C and D of nMF / Plefka[t] o1 at a step with magnetisations `m`, after
+/// `m_prev`. Plefka[t] o1 propagates a diagonal C(t−1) = diag(1 − m(t−1)²)
+/// (the initial state too), so both have D_il = A_i J_il a_l (spec §2.3);
+/// each keeps its reference's order of operations.
+fn form_o1(
+    method: Method,
+    net: &Net,
+    m: &DVector<f64>,
+    m_prev: &DVector<f64>,
+) -> (DMatrix<f64>, DMatrix<f64>) {
+    let c = plefka_t1_t::c_diag(m);
+    let d = if method == Method::PlefkaTO1 {
+        // A_i (J C')_il with (J C')_il = J_il C'_ll, as `plefka_t::d_o1`
+        // computes it, without forming J C'.
+        let a = plefka_t1_t::one_minus_sq(m_prev);
+        let big_a = plefka_t1_t::one_minus_sq(m);
+        DMatrix::from_fn(m.len(), m.len(), |i, l| big_a[i] * (net.j[(i, l)] * a[l]))
+    } else {
+        plefka_t1_t::d_o1(net, m, m_prev)
+    };
+    (c, d)
+}
+
+/// The first part of [`check_state`]: every `m_i` finite.
+fn check_m(method: Method, step: usize, m: &DVector<f64>) -> Result<()> {
+    match m.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(Error::Diverged {
+            method: method.paper_name().to_string(),
+            step,
+            reason: format!("m_{i} is not finite"),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -488,11 +674,13 @@ fn check_state(
         step,
         reason,
     };
-    if let Some(i) = st.m.iter().position(|x| !x.is_finite()) {
-        return Err(diverged(format!("m_{i} is not finite")));
-    }
-    if formed {
-        if let Some(k) = st.c.iter().position(|x| !x.is_finite() || x.abs() > 1.0) {
+    check_m(method, step, &st.m)?;
+    // Branch-free counts first (they vectorise; an early-exit search over
+    // 2 N² entries does not), the position only on failure.
+    let c_bad = |x: &f64| !x.is_finite() | (x.abs() > 1.0);
+    let d_bad = |x: &f64| !x.is_finite();
+    if formed && (count_where(&st.c, c_bad) > 0 || count_where(&st.d, d_bad) > 0) {
+        if let Some(k) = st.c.iter().position(c_bad) {
             let n = st.n();
             return Err(diverged(format!(
                 "C[{}][{}] = {} (covariances of ±1 spins satisfy |C| <= 1)",
@@ -501,7 +689,7 @@ fn check_state(
                 st.c[k]
             )));
         }
-        if st.d.iter().any(|x| !x.is_finite()) {
+        if st.d.iter().any(d_bad) {
             return Err(diverged("D has a non-finite entry".into()));
         }
     }
@@ -511,6 +699,11 @@ fn check_state(
         )));
     }
     Ok(())
+}
+
+/// How many entries of `m` satisfy `bad`.
+fn count_where(m: &DMatrix<f64>, bad: impl Fn(&f64) -> bool) -> usize {
+    m.as_slice().iter().map(|x| bad(x) as usize).sum()
 }
 
 /// What [`forward`] runs and records.
@@ -585,6 +778,9 @@ pub fn forward(
         return Err(Error::param("steps", 0, "run at least one step"));
     }
     let mut prop = Propagator::new(method, model, m0, opts.quadrature)?;
+    if matches!(method, Method::PlefkaT1TO1 | Method::PlefkaTO1) {
+        return forward_o1(prop, opts, progress, stop);
+    }
     let mut m = Vec::with_capacity(opts.steps + 1);
     let mut summary = Vec::with_capacity(opts.steps + 1);
     let mut snapshots = Vec::new();
@@ -592,11 +788,12 @@ pub fn forward(
     summary.push(prop.summary_now());
     for t in 1..=opts.steps {
         stop.check()?;
-        let full = t == opts.steps || opts.snapshots.contains(&t);
+        let last = t == opts.steps;
+        let full = last || opts.snapshots.contains(&t);
         let s = prop.step(full)?;
         m.push(prop.state().m.clone());
         summary.push(s);
-        if full {
+        if full && !last {
             snapshots.push(Snapshot {
                 step: t,
                 c: prop.state().c.clone(),
@@ -604,6 +801,78 @@ pub fn forward(
             });
         }
         progress.report(t as u64, opts.steps as u64);
+    }
+    // The last step's C and D move out of the propagator (2 N² copies saved).
+    let st = prop.into_state();
+    snapshots.push(Snapshot {
+        step: opts.steps,
+        c: st.c,
+        d: st.d,
+    });
+    Ok(ForwardResult {
+        method,
+        m,
+        summary,
+        snapshots,
+    })
+}
+
+/// [`forward`] for nMF and Plefka[t] o1, whose dynamics propagate m only:
+/// one pass over the packed J per step, then the summaries of all steps
+/// from two matrix products ([`plefka_t1_t::summaries_o1`]) and C, D at
+/// the requested steps from the stored magnetisations. Same results as
+/// stepping a [`Propagator`] up to rounding.
+fn forward_o1(
+    mut prop: Propagator,
+    opts: &ForwardOptions,
+    progress: &dyn Progress,
+    stop: &StopToken,
+) -> Result<ForwardResult> {
+    let method = prop.method;
+    let mut m = Vec::with_capacity(opts.steps + 1);
+    let mut ja = Vec::with_capacity(opts.steps);
+    m.push(prop.state.m.clone());
+    for t in 1..=opts.steps {
+        stop.check()?;
+        ja.push(prop.step_m_o1()?);
+        m.push(prop.state.m.clone());
+        progress.report(t as u64, opts.steps as u64);
+    }
+    let mut summary = Vec::with_capacity(opts.steps + 1);
+    summary.push(summary_initial(&m[0]));
+    for (t, s) in plefka_t1_t::summaries_o1(&prop.net, &m, &ja)
+        .into_iter()
+        .enumerate()
+    {
+        let step = t + 1;
+        if !s.is_finite() {
+            return Err(Error::Diverged {
+                method: method.paper_name().to_string(),
+                step,
+                reason: format!("non-finite population averages {s:?}"),
+            });
+        }
+        summary.push(StepSummary { step, ..s });
+    }
+    let mut snapshots = Vec::new();
+    for t in 1..=opts.steps {
+        if t == opts.steps || opts.snapshots.contains(&t) {
+            let (c, d) = form_o1(method, &prop.net, &m[t], &m[t - 1]);
+            let st = MeanFieldState {
+                m: m[t].clone(),
+                c,
+                d,
+                m_prev: m[t - 1].clone(),
+                c_prev: DMatrix::zeros(0, 0),
+                d_prev: DMatrix::zeros(0, 0),
+            };
+            check_state(method, t, &st, true, &summary[t])?;
+            snapshots.push(Snapshot {
+                step: t,
+                c: st.c,
+                d: st.d,
+            });
+        }
     }
     Ok(ForwardResult {
         method,

@@ -23,6 +23,7 @@
 //! reports that as [`crate::Error::Diverged`] once |C_ik| exceeds 1.
 
 use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
 
 use super::Net;
 use super::kernels::{par_gemm, par_gemm_nt_sym};
@@ -36,14 +37,19 @@ pub(super) fn is_diagonal(c: &DMatrix<f64>) -> bool {
         .all(|(k, col)| col.iter().enumerate().all(|(i, &x)| i == k || x == 0.0))
 }
 
+/// `J diag(c)`: column l of J scaled by `c_l`.
+pub(super) fn j_times_diag(net: &Net, c: &DVector<f64>) -> DMatrix<f64> {
+    let mut jc = net.j.clone();
+    for (l, mut col) in jc.column_iter_mut().enumerate() {
+        col *= c[l];
+    }
+    jc
+}
+
 /// `J C'`, cheap when C' is diagonal.
 pub(super) fn j_times_c(net: &Net, c_prev: &DMatrix<f64>) -> DMatrix<f64> {
     if is_diagonal(c_prev) {
-        let mut jc = net.j.clone();
-        for (l, mut col) in jc.column_iter_mut().enumerate() {
-            col *= c_prev[(l, l)];
-        }
-        jc
+        j_times_diag(net, &c_prev.diagonal())
     } else {
         par_gemm(&net.j, c_prev)
     }
@@ -80,11 +86,22 @@ pub(super) fn d_o2(
     m_prev: &DVector<f64>,
     jc: &DMatrix<f64>,
 ) -> DMatrix<f64> {
+    let n = m.len();
     let big_a = one_minus_sq(m);
-    DMatrix::from_fn(m.len(), m.len(), |i, l| {
-        let x = jc[(i, l)];
-        big_a[i] * x + 2.0 * m[i] * big_a[i] * net.j[(i, l)] * m_prev[l] * x
-    })
+    let mut d = DMatrix::<f64>::zeros(n, n);
+    // Column by column over slices (vectorises), columns in parallel.
+    d.as_mut_slice()
+        .par_chunks_mut(n.max(1))
+        .zip(jc.as_slice().par_chunks(n.max(1)))
+        .zip(net.j.as_slice().par_chunks(n.max(1)))
+        .zip(m_prev.as_slice().par_iter())
+        .for_each(|(((dcol, jccol), jcol), &ml)| {
+            let rows = jccol.iter().zip(jcol).zip(big_a.iter()).zip(m.iter());
+            for (d, (((&x, &jil), &ai), &mi)) in dcol.iter_mut().zip(rows) {
+                *d = ai * x + 2.0 * mi * ai * jil * ml * x;
+            }
+        });
+    d
 }
 
 /// Order 2 equal-time covariance from `jc = J C'`: `A A ∘ (J C' Jᵀ)` off
@@ -93,14 +110,15 @@ pub(super) fn c_o2(net: &Net, m: &DVector<f64>, jc: &DMatrix<f64>) -> DMatrix<f6
     let big_a = one_minus_sq(m);
     let mut c = par_gemm_nt_sym(jc, &net.j);
     let n = m.len();
-    for k in 0..n {
-        for i in 0..n {
-            c[(i, k)] = if i == k {
-                big_a[i]
-            } else {
-                big_a[i] * big_a[k] * c[(i, k)]
-            };
-        }
-    }
+    c.as_mut_slice()
+        .par_chunks_mut(n.max(1))
+        .zip(big_a.as_slice().par_iter())
+        .enumerate()
+        .for_each(|(k, (col, &ak))| {
+            for (x, &ai) in col.iter_mut().zip(big_a.iter()) {
+                *x *= ai * ak;
+            }
+            col[k] = ak;
+        });
     c
 }
