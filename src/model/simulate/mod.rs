@@ -246,6 +246,8 @@ impl Simulator {
                 // Always by batches of trials: the tables pay off through
                 // reuse across trials (see `TABLE_MIN_TRIALS`).
                 let groups = table.groups();
+                // One task per thread: each streams the table once per step.
+                let chunk = trials.div_ceil(threads);
                 self.state
                     .par_chunks(words * chunk)
                     .zip(self.next.par_chunks_mut(words * chunk))
