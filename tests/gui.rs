@@ -11,6 +11,9 @@ use egui_kittest::kittest::Queryable;
 use isingscope::app::{IsingScopeApp, Startup};
 use isingscope::spikes::SpikeRaster;
 
+mod gui_common;
+use gui_common::wait_while;
+
 fn harness(startup: Startup) -> Harness<'static, IsingScopeApp> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
@@ -19,14 +22,7 @@ fn harness(startup: Startup) -> Harness<'static, IsingScopeApp> {
 
 /// Step frames until no background job runs (or fail after `limit`).
 fn wait_idle(h: &mut Harness<'static, IsingScopeApp>, limit: Duration) {
-    let start = Instant::now();
-    h.step();
-    while h.state().busy() {
-        assert!(start.elapsed() < limit, "job did not finish in {limit:?}");
-        std::thread::sleep(Duration::from_millis(5));
-        h.step();
-    }
-    h.step();
+    wait_while(h, limit, "the job", |a| a.busy());
 }
 
 fn write_raster(path: &Path, bins: usize, units: usize) {

@@ -7,29 +7,14 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use isingscope::app::{IsingScopeApp, Startup};
+use isingscope::app::IsingScopeApp;
 use isingscope::sk_theory::{SkPoint, solve_stationary};
 
-fn lab() -> Harness<'static, IsingScopeApp> {
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(|cc| IsingScopeApp::new(cc, Startup::Empty));
-    h.step();
-    h.get_by_label("Phase lab").click();
-    h.run_steps(3);
-    h
-}
+mod gui_common;
+use gui_common::{app_on_tab, run_for, set_fields, wait_while};
 
-/// Step frames at ~60 Hz for `d` of wall time.
-fn run_for(h: &mut Harness<'static, IsingScopeApp>, d: Duration) -> u64 {
-    let start = Instant::now();
-    let mut frames = 0;
-    while start.elapsed() < d {
-        h.step();
-        frames += 1;
-        std::thread::sleep(Duration::from_millis(16));
-    }
-    frames
+fn lab() -> Harness<'static, IsingScopeApp> {
+    app_on_tab("Phase lab", 1280.0, 800.0)
 }
 
 /// The |m| the UI displays, parsed from its label.
@@ -122,27 +107,19 @@ fn a_sweep_agrees_with_theory_at_n_512() {
     // over the ordered phase away from the transition, where a 200-step
     // burn-in from all +1 reaches the stationary state (relaxation takes a
     // few steps there) and the sign of m is fixed by the start.
-    for (label, v) in [
-        ("from", 2.0),
-        ("to", 3.5),
-        ("points", 4.0),
-        ("networks", 6.0),
-    ] {
-        h.get_by_role_and_label(Role::SpinButton, label)
-            .set_value_accesskit(v);
-        h.run_steps(1);
-    }
+    set_fields(
+        &mut h,
+        &[
+            ("from", 2.0),
+            ("to", 3.5),
+            ("points", 4.0),
+            ("networks", 6.0),
+        ],
+    );
     h.get_by_label("Run sweep").click();
-    let start = Instant::now();
-    h.step();
-    while h.state().phase_lab().sweep_running() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "sweep did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-        h.step();
-    }
+    wait_while(&mut h, Duration::from_secs(120), "the sweep", |a| {
+        a.phase_lab().sweep_running()
+    });
     let points = h.state().phase_lab().sweep_points().to_vec();
     assert_eq!(points.len(), 4);
     for p in points {

@@ -1,42 +1,32 @@
 //! GUI tests of the State space tab, driven by widget labels.
 #![cfg(feature = "gui")]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use isingscope::app::{IsingScopeApp, Startup};
+use isingscope::app::IsingScopeApp;
+
+mod gui_common;
+use gui_common::{app_on_tab, set_fields, wait_while};
 
 fn fitted() -> Harness<'static, IsingScopeApp> {
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 900.0))
-        .build_eframe(|cc| IsingScopeApp::new(cc, Startup::Empty));
-    h.step();
-    h.get_by_label("State space").click();
-    h.run_steps(2);
+    let mut h = app_on_tab("State space", 1280.0, 900.0);
     // A small synthetic trial dataset (seeded), 30 EM iterations.
-    for (label, v) in [
-        ("neurons", 5.0),
-        ("transitions", 40.0),
-        ("trials", 100.0),
-        ("EM iterations", 30.0),
-    ] {
-        h.get_by_role_and_label(Role::SpinButton, label)
-            .set_value_accesskit(v);
-        h.run_steps(1);
-    }
+    set_fields(
+        &mut h,
+        &[
+            ("neurons", 5.0),
+            ("transitions", 40.0),
+            ("trials", 100.0),
+            ("EM iterations", 30.0),
+        ],
+    );
     h.get_by_label("Run EM").click();
-    let start = Instant::now();
-    h.step();
-    while h.state().state_space().busy() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "EM did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-        h.step();
-    }
+    wait_while(&mut h, Duration::from_secs(120), "EM", |a| {
+        a.state_space().busy()
+    });
     h.run_steps(2);
     h
 }
