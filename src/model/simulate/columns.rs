@@ -81,7 +81,7 @@ impl ColumnKernel {
     /// Fields of row block `block` for one trial by `plan`; `out` holds the
     /// previous fields on entry (used by incremental plans).
     #[inline]
-    pub(super) fn apply_plan(&self, block: usize, plan: &Plan, out: &mut [f32; BLOCK]) {
+    fn apply_plan(&self, block: usize, plan: &Plan, out: &mut [f32; BLOCK]) {
         if plan.incremental {
             let blk = &self.packed[block * self.n * BLOCK..(block + 1) * self.n * BLOCK];
             let (mut gain, mut loss) = ([0f32; BLOCK], [0f32; BLOCK]);
@@ -93,6 +93,16 @@ impl ColumnKernel {
         } else {
             self.block_fields(block, &plan.first, plan.up, out);
         }
+    }
+
+    /// [`Self::apply_plan`] on the fields of row block `block` of one
+    /// trial, `out` (BLOCK values, fewer in the last block).
+    #[inline]
+    pub(super) fn apply_plan_to(&self, block: usize, plan: &Plan, out: &mut [f32]) {
+        let mut tmp = [0f32; BLOCK];
+        tmp[..out.len()].copy_from_slice(out);
+        self.apply_plan(block, plan, &mut tmp);
+        out.copy_from_slice(&tmp[..out.len()]);
     }
 }
 
@@ -181,10 +191,19 @@ pub(super) struct Plan {
 pub(super) const REFRESH: u32 = 32;
 
 impl Plan {
+    /// Plan one trial's step from its state `cur` and previous state
+    /// `prev`: [`Self::choose`], forcing a full sum once `since_full` (steps
+    /// since the last one, kept by the caller per trial) reaches
+    /// [`REFRESH`], and update that count.
+    pub(super) fn plan_step(&mut self, cur: &[u64], prev: &[u64], n: usize, since_full: &mut u32) {
+        self.choose(cur, prev, n, *since_full >= REFRESH);
+        *since_full = if self.incremental { *since_full + 1 } else { 0 };
+    }
+
     /// Choose the cheaper of a full sum (minority spins, ≤ N/2 columns) and
     /// an update by the flipped spins `s(t) ≠ s(t−1)` (fewer when activity
     /// is persistent). `fresh` forces a full sum.
-    pub(super) fn choose(&mut self, cur: &[u64], prev: &[u64], n: usize, fresh: bool) {
+    fn choose(&mut self, cur: &[u64], prev: &[u64], n: usize, fresh: bool) {
         let flips: usize = cur
             .iter()
             .zip(prev)

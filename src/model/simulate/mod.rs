@@ -234,13 +234,6 @@ impl Simulator {
     pub fn step(&mut self) {
         let (n, words, trials) = (self.n, self.words, self.trials);
         let threads = rayon::current_num_threads().max(1);
-        // Enough trials: batches of trials in parallel. Otherwise trial by
-        // trial, with the row blocks of one step in parallel.
-        let batched = trials >= 2 * threads;
-        let chunk = trials.div_ceil(4 * threads).max(1);
-        // Below ~256 spins a step takes microseconds: splitting it across
-        // threads costs more than it saves.
-        let split_rows = n >= 256;
         match &self.kernel {
             Kernel::Table(table) => {
                 // Always by batches of trials: the tables pay off through
@@ -262,9 +255,14 @@ impl Simulator {
                     });
             }
             Kernel::Columns(kernel) => {
-                // Before this step `next` still holds s(t−1): the flips are
-                // s(t) ^ s(t−1).
-                if batched {
+                // Enough trials: batches of trials in parallel. Otherwise
+                // trial by trial, with the row blocks of one step in
+                // parallel, below ~256 spins (a step of microseconds) on
+                // this thread. Before this step `next` still holds s(t−1):
+                // the flips are s(t) ^ s(t−1).
+                let chunk = trials.div_ceil(4 * threads).max(1);
+                let split_rows = n >= 256;
+                if trials >= 2 * threads {
                     self.state
                         .par_chunks(words * chunk)
                         .zip(self.next.par_chunks_mut(words * chunk))
@@ -278,22 +276,17 @@ impl Simulator {
                 } else {
                     for r in 0..trials {
                         let plan = &mut self.plans[r];
-                        let cur = &self.state[r * words..(r + 1) * words];
-                        let prev = &self.next[r * words..(r + 1) * words];
-                        plan.choose(cur, prev, n, self.since_full[r] >= REFRESH);
-                        self.since_full[r] = if plan.incremental {
-                            self.since_full[r] + 1
-                        } else {
-                            0
-                        };
+                        let w = r * words..(r + 1) * words;
+                        plan.plan_step(
+                            &self.state[w.clone()],
+                            &self.next[w],
+                            n,
+                            &mut self.since_full[r],
+                        );
                         let fields = &mut self.fields[r * n..(r + 1) * n];
                         let plan = &*plan;
-                        let one_block = |(b, out): (usize, &mut [f32])| {
-                            let mut tmp = [0f32; BLOCK];
-                            tmp[..out.len()].copy_from_slice(out);
-                            kernel.apply_plan(b, plan, &mut tmp);
-                            out.copy_from_slice(&tmp[..out.len()]);
-                        };
+                        let one_block =
+                            |(b, out): (usize, &mut [f32])| kernel.apply_plan_to(b, plan, out);
                         if split_rows {
                             fields.par_chunks_mut(BLOCK).enumerate().for_each(one_block);
                         } else {
@@ -327,24 +320,15 @@ fn columns_batch(
     plans: &mut [Plan],
 ) {
     let n = kernel.n;
-    for (r, plan) in plans.iter_mut().enumerate() {
+    for ((r, plan), since) in plans.iter_mut().enumerate().zip(since_full) {
         let w = r * words..(r + 1) * words;
-        plan.choose(&cur[w.clone()], &next[w], n, since_full[r] >= REFRESH);
-        since_full[r] = if plan.incremental {
-            since_full[r] + 1
-        } else {
-            0
-        };
+        plan.plan_step(&cur[w.clone()], &next[w], n, since);
     }
-    let mut tmp = [0f32; BLOCK];
     for b in 0..kernel.n_blocks {
         let lo = b * BLOCK;
         let hi = (lo + BLOCK).min(n);
         for (r, plan) in plans.iter().enumerate() {
-            let out = &mut fields[r * n + lo..r * n + hi];
-            tmp[..hi - lo].copy_from_slice(out);
-            kernel.apply_plan(b, plan, &mut tmp);
-            out.copy_from_slice(&tmp[..hi - lo]);
+            kernel.apply_plan_to(b, plan, &mut fields[r * n + lo..r * n + hi]);
         }
     }
     for (r, rng) in rngs.iter_mut().enumerate() {
