@@ -75,6 +75,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// An output would replace one of the run's inputs.
+    #[error("{path}: refusing to write over an input ({input}); choose another output path")]
+    OverwritesInput {
+        /// The output path asked for.
+        path: PathBuf,
+        /// The input it names (canonical path).
+        input: PathBuf,
+    },
+
     /// The work was cancelled through a [`crate::progress::StopToken`].
     #[error("cancelled")]
     Cancelled,

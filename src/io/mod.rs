@@ -16,6 +16,7 @@
 //!   line, `J.csv` row i = receiving neuron; a vector value per line).
 //! * [`binning`]: bins, windows, trials, unit selection, summaries.
 //! * [`demo`]: the bundled demo recordings.
+//! * [`output`]: every file written: atomic, never over an input.
 //!
 //! Every error names the file and the problem.
 
@@ -26,6 +27,7 @@ pub mod kilosort;
 pub mod npy;
 pub mod npz;
 pub mod nwb;
+pub mod output;
 pub mod spike_trains;
 pub mod text;
 

@@ -8,7 +8,6 @@
 //!
 //! Numbers are written with 17 significant digits (exact round trip).
 
-use std::io::Write;
 use std::path::Path;
 
 use nalgebra::{DMatrix, DVector};
@@ -16,6 +15,7 @@ use nalgebra::{DMatrix, DVector};
 use crate::{Error, Result};
 
 fn parse_rows(path: &Path) -> Result<Vec<Vec<f64>>> {
+    super::output::register_input(path);
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut rows = Vec::new();
     for (ln, line) in text.lines().enumerate() {
@@ -115,19 +115,16 @@ pub fn read_vector(path: &Path) -> Result<DVector<f64>> {
     ))
 }
 
-fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
-    let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    Ok(std::io::BufWriter::new(f))
-}
-
-/// Write rows of values, comma-separated, one row per line.
+/// Write rows of values, comma-separated, one row per line (atomically,
+/// never over an input: [`super::output::write_atomic`]).
 pub fn write_rows<'a>(path: &Path, rows: impl IntoIterator<Item = &'a [f64]>) -> Result<()> {
-    let mut w = create(path)?;
-    for row in rows {
-        let line: Vec<String> = row.iter().map(|v| format!("{v:.17e}")).collect();
-        writeln!(w, "{}", line.join(",")).map_err(|e| Error::io(path, e))?;
-    }
-    w.flush().map_err(|e| Error::io(path, e))
+    super::output::write_atomic(path, |w| {
+        for row in rows {
+            let line: Vec<String> = row.iter().map(|v| format!("{v:.17e}")).collect();
+            writeln!(w, "{}", line.join(","))?;
+        }
+        Ok(())
+    })
 }
 
 /// Write a matrix, one row per line.
