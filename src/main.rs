@@ -25,6 +25,18 @@ fn open_app(
     tab: Option<isingscope::cli::AppTab>,
     fit: bool,
 ) -> anyhow::Result<()> {
+    use isingscope::app::Tab;
+    use isingscope::cli::AppTab;
+    // The command line's tab names and the app's tabs are separate types so
+    // that neither front end imports the other; this is the one mapping.
+    let tab = tab.map(|t| match t {
+        AppTab::Data => Tab::Data,
+        AppTab::Raster => Tab::Raster,
+        AppTab::Couplings => Tab::Couplings,
+        AppTab::Fit => Tab::Fit,
+        AppTab::PhaseLab => Tab::PhaseLab,
+        AppTab::StateSpace => Tab::StateSpace,
+    });
     isingscope::app::run(file, tab, fit)
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use nalgebra::{DMatrix, DVector};
 
 use crate::activity::ActivityPyramid;
+use crate::model::stats::Moments;
 use crate::spikes::SpikeRaster;
 
 /// One unit (neuron) of the loaded dataset, in raster column order.
@@ -131,5 +132,18 @@ pub struct FittedModel {
     /// Bumped whenever the result changes (heatmap texture key).
     pub generation: u64,
     /// Predicted vs observed statistics and held-out likelihood.
-    pub check: Option<super::fit_tab::ModelCheck>,
+    pub check: Option<ModelCheck>,
+}
+
+/// Predicted vs observed statistics of a fitted model.
+#[derive(Clone, Debug)]
+pub struct ModelCheck {
+    /// Observed moments of the data.
+    pub observed: Moments,
+    /// Moments of a simulation of the fitted model.
+    pub predicted: Moments,
+    /// Mean log-likelihood per bin and neuron on the training bins (nats).
+    pub train_ll: f64,
+    /// The same on the held-out last 20 % of bins, if held out.
+    pub heldout_ll: Option<f64>,
 }

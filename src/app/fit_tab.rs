@@ -7,7 +7,7 @@ use egui_plot::{Line, Plot, PlotPoints, Points};
 use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 
-use super::dataset::{Dataset, FittedModel};
+use super::dataset::{Dataset, FittedModel, ModelCheck};
 use super::plots::correlation_and_r2;
 use super::worker::{JobContext, message};
 use super::{AppModel, Command};
@@ -17,7 +17,7 @@ use crate::meanfield::inverse::{MomentMatching, MomentTargets};
 use crate::model::KineticIsing;
 use crate::model::likelihood::mean_log_likelihood;
 use crate::model::simulate::{InitialState, SimulationOptions, simulate};
-use crate::model::stats::{Moments, time_averaged_moments};
+use crate::model::stats::time_averaged_moments;
 use crate::progress::TerminationReason;
 
 /// Fitting methods offered in the app.
@@ -93,19 +93,6 @@ impl Default for FitSettings {
 
 /// A fit to run.
 pub type FitRequest = FitSettings;
-
-/// Predicted vs observed statistics of a fitted model.
-#[derive(Clone, Debug)]
-pub struct ModelCheck {
-    /// Observed moments of the data.
-    pub observed: Moments,
-    /// Moments of a simulation of the fitted model.
-    pub predicted: Moments,
-    /// Mean log-likelihood per bin and neuron on the training bins (nats).
-    pub train_ll: f64,
-    /// The same on the held-out last 20 % of bins, if held out.
-    pub heldout_ll: Option<f64>,
-}
 
 /// Fit on a worker thread, then run the model check.
 pub fn run_fit(

@@ -698,26 +698,8 @@ impl eframe::App for IsingScopeApp {
     }
 }
 
-impl From<crate::cli::AppTab> for Tab {
-    fn from(t: crate::cli::AppTab) -> Self {
-        use crate::cli::AppTab as A;
-        match t {
-            A::Data => Tab::Data,
-            A::Raster => Tab::Raster,
-            A::Couplings => Tab::Couplings,
-            A::Fit => Tab::Fit,
-            A::PhaseLab => Tab::PhaseLab,
-            A::StateSpace => Tab::StateSpace,
-        }
-    }
-}
-
 /// Open the app window and run until it is closed; `tab` is shown first.
-pub fn run(
-    file: Option<PathBuf>,
-    tab: Option<crate::cli::AppTab>,
-    fit: bool,
-) -> anyhow::Result<()> {
+pub fn run(file: Option<PathBuf>, tab: Option<Tab>, fit: bool) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 800.0])
@@ -735,7 +717,7 @@ pub fn run(
         Box::new(move |cc| {
             let mut app = IsingScopeApp::new(cc, startup);
             if let Some(t) = tab {
-                app.show_tab(t.into());
+                app.show_tab(t);
             }
             if fit && app.tab == Tab::StateSpace {
                 // The state-space fit of synthetic trials (no data needed).

@@ -12,6 +12,7 @@
 //! naming the file and the problem.
 
 mod data;
+mod fit;
 mod meanfield;
 mod model_cmds;
 pub mod progress_bar;
@@ -84,7 +85,7 @@ pub enum Command {
     /// Mean-field (Plefka) forward run: m(t), C, D and entropy production.
     Forward(meanfield::ForwardArgs),
     /// Fit H and J to a raster: exact maximum likelihood or mean-field moment matching.
-    Fit(meanfield::FitArgs),
+    Fit(fit::FitArgs),
     /// Fit the state-space kinetic Ising model (time-varying fields and couplings) by EM; entropy flow over time.
     StateSpace(state_space::StateSpaceArgs),
     /// Draw Gaussian-process ground truth h(t), J(t) and simulate 0/1 spikes from it.
@@ -102,7 +103,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Info(a) => data::info(a),
         Command::Bin(a) => data::bin(a),
         Command::Forward(a) => meanfield::forward(a),
-        Command::Fit(a) => meanfield::fit(a),
+        Command::Fit(a) => fit::fit(a),
         Command::StateSpace(a) => state_space::state_space(a),
         Command::SynthStateSpace(a) => state_space::synth_state_space(a),
     }
@@ -113,4 +114,11 @@ pub(crate) fn ensure_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output directory {}", dir.display()))
+}
+
+/// Write a text output file through the one output writer (temporary file +
+/// rename; never over an input of this run).
+pub(crate) fn write_text(path: &std::path::Path, s: &str) -> anyhow::Result<()> {
+    crate::io::output::write_bytes(path, s.as_bytes())?;
+    Ok(())
 }
