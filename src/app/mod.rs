@@ -11,6 +11,7 @@ pub mod couplings_tab;
 pub mod data_tab;
 pub mod dataset;
 pub mod fit_tab;
+pub mod meanfield_lab;
 pub mod phase_lab;
 pub mod plots;
 pub mod raster_tab;
@@ -37,18 +38,21 @@ pub enum Tab {
     Fit,
     /// The phase-transition lab.
     PhaseLab,
+    /// Plefka approximations against the true dynamics.
+    MeanFieldLab,
     /// The state-space model.
     StateSpace,
 }
 
 impl Tab {
     /// All tabs in order.
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Data,
         Tab::Raster,
         Tab::Couplings,
         Tab::Fit,
         Tab::PhaseLab,
+        Tab::MeanFieldLab,
         Tab::StateSpace,
     ];
     /// The tab's title.
@@ -59,6 +63,7 @@ impl Tab {
             Tab::Couplings => "Couplings",
             Tab::Fit => "Fit",
             Tab::PhaseLab => "Phase lab",
+            Tab::MeanFieldLab => "Mean-field lab",
             Tab::StateSpace => "State space",
         }
     }
@@ -139,6 +144,7 @@ pub struct IsingScopeApp {
     couplings: couplings_tab::CouplingsTab,
     fit: fit_tab::FitTab,
     phase_lab: phase_lab::PhaseLab,
+    meanfield_lab: meanfield_lab::MeanFieldLab,
     state_space: state_space_tab::StateSpaceTab,
     job: Option<RunningJob>,
     /// Messages for the user (errors name the file and the problem).
@@ -187,6 +193,7 @@ impl IsingScopeApp {
             couplings: couplings_tab::CouplingsTab::default(),
             fit: fit_tab::FitTab::default(),
             phase_lab: phase_lab::PhaseLab::default(),
+            meanfield_lab: meanfield_lab::MeanFieldLab::default(),
             state_space: state_space_tab::StateSpaceTab::default(),
             job: None,
             message: None,
@@ -242,6 +249,11 @@ impl IsingScopeApp {
     /// The state-space tab (for tests).
     pub fn state_space(&self) -> &state_space_tab::StateSpaceTab {
         &self.state_space
+    }
+
+    /// The Mean-field lab (for tests).
+    pub fn meanfield_lab(&self) -> &meanfield_lab::MeanFieldLab {
+        &self.meanfield_lab
     }
 
     /// The phase lab (for tests).
@@ -617,6 +629,7 @@ impl eframe::App for IsingScopeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.poll_job();
         self.phase_lab.logic(&self.wake);
+        self.meanfield_lab.logic();
         self.state_space.logic(ctx);
         if let Some(rx) = &self.capture_rx
             && let Ok(r) = rx.try_recv()
@@ -677,6 +690,10 @@ impl eframe::App for IsingScopeApp {
                     .fit
                     .ui(ui, &self.model, busy, trace.as_deref(), &mut commands),
                 Tab::PhaseLab => self.phase_lab.ui(ui, &self.wake),
+                Tab::MeanFieldLab => {
+                    let fitted = self.model.fit.as_ref().map(|f| (f.h.clone(), f.j.clone()));
+                    self.meanfield_lab.ui(ui, fitted, &self.wake)
+                }
                 Tab::StateSpace => {
                     let loaded = self
                         .model

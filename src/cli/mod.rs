@@ -63,6 +63,8 @@ pub enum AppTab {
     Fit,
     /// Phase-transition lab.
     PhaseLab,
+    /// Plefka approximations against the true dynamics.
+    MeanFieldLab,
     /// State-space model.
     StateSpace,
 }
