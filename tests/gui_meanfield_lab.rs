@@ -87,3 +87,24 @@ fn sweep_runs_and_matches_the_library() {
     // The results are drawn: the per-β selector and the error plots.
     h.get_by_label("Show β:");
 }
+
+/// Sessions are user files: out-of-range lab settings are reset to their
+/// defaults and named.
+#[test]
+fn bad_session_settings_are_reset_and_named() {
+    use isingscope::app::meanfield_lab::LabSettings;
+    let d = LabSettings::default();
+    let bad = LabSettings {
+        n: 0,
+        beta_to: f64::NAN,
+        points: 10_000,
+        enabled: vec![true],
+        ..d.clone()
+    };
+    let (v, dropped) = bad.validated();
+    assert_eq!(v, d);
+    assert_eq!(dropped, vec!["N", "β to", "β points", "methods"]);
+    let (same, none) = d.clone().validated();
+    assert_eq!(same, d);
+    assert!(none.is_empty());
+}

@@ -135,6 +135,49 @@ impl Default for LabSettings {
     }
 }
 
+impl LabSettings {
+    /// The settings with every out-of-range field reset to its default
+    /// (sessions are user files), and the names of the fields that were.
+    pub fn validated(mut self) -> (Self, Vec<&'static str>) {
+        let d = Self::default();
+        let mut dropped = Vec::new();
+        let finite_in = |v: f64, lo: f64, hi: f64| v.is_finite() && (lo..=hi).contains(&v);
+        if !(1..=4096).contains(&self.n) {
+            self.n = d.n;
+            dropped.push("N");
+        }
+        for (name, v, dv, lo, hi) in [
+            ("J0", &mut self.j0, d.j0, -5.0, 5.0),
+            ("ΔJ", &mut self.dj, d.dj, 0.0, 5.0),
+            ("H0", &mut self.h0, d.h0, 0.0, 5.0),
+            ("β from", &mut self.beta_from, d.beta_from, 0.0, 10.0),
+            ("β to", &mut self.beta_to, d.beta_to, 0.0, 10.0),
+        ] {
+            if !finite_in(*v, lo, hi) {
+                *v = dv;
+                dropped.push(name);
+            }
+        }
+        if !(1..=50).contains(&self.points) {
+            self.points = d.points;
+            dropped.push("β points");
+        }
+        if !(1..=2000).contains(&self.steps) {
+            self.steps = d.steps;
+            dropped.push("steps");
+        }
+        if !(1..=1_000_000).contains(&self.trials) {
+            self.trials = d.trials;
+            dropped.push("trials");
+        }
+        if self.enabled.len() != Method::ALL.len() {
+            self.enabled = d.enabled;
+            dropped.push("methods");
+        }
+        (self, dropped)
+    }
+}
+
 /// A finished sweep.
 #[derive(Clone, Debug)]
 pub struct SweepOutcome {

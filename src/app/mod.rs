@@ -419,6 +419,7 @@ impl IsingScopeApp {
             order: self.model.order.clone(),
             phase_lab: self.phase_lab.settings.clone(),
             fitted: self.model.fit.as_ref().map(session::SavedFit::from_fit),
+            meanfield_lab: self.meanfield_lab.settings.clone(),
         }
     }
 
@@ -428,6 +429,17 @@ impl IsingScopeApp {
         self.raster.apply_view_state(&s.raster);
         self.couplings.threshold = s.couplings_threshold;
         self.phase_lab.apply_settings(s.phase_lab.clone());
+        let (lab, dropped) = s.meanfield_lab.clone().validated();
+        self.meanfield_lab.settings = lab;
+        if !dropped.is_empty() {
+            self.message = Some((
+                true,
+                format!(
+                    "session: Mean-field lab settings out of range were reset: {}",
+                    dropped.join(", ")
+                ),
+            ));
+        }
         if let Some(req) = s.load {
             if req.path.as_os_str().is_empty() || req.path.exists() {
                 self.start_load(req);
@@ -736,7 +748,10 @@ pub fn run(file: Option<PathBuf>, tab: Option<Tab>, fit: bool) -> anyhow::Result
             if let Some(t) = tab {
                 app.show_tab(t);
             }
-            if fit && app.tab == Tab::StateSpace {
+            if fit && app.tab == Tab::MeanFieldLab {
+                // The Mean-field lab's sweep with its current settings.
+                app.meanfield_lab.start(None, &app.wake);
+            } else if fit && app.tab == Tab::StateSpace {
                 // The state-space fit of synthetic trials (no data needed).
                 app.state_space.start_synthetic(&app.wake);
             } else {
