@@ -482,17 +482,19 @@ impl MeanFieldLab {
                 }
             }
         }
-        ui.label("Squared error against the reference (log10), one line per method:");
+        ui.label("Squared error against the reference (log10), one line per method (colours as in the Methods list); the dashed grey line is the error the simulated reference itself has from its finite number of trials — differences below it are not resolved:");
         ui.horizontal(|ui| {
             let w = (ui.available_width() / 3.0 - 8.0).max(200.0);
             for (q, title) in [(0usize, "m"), (1, "C (i ≠ k)"), (2, "D")] {
                 ui.vertical(|ui| {
                     ui.label(format!("error of {title}"));
-                    Plot::new(format!("mf_err_{q}"))
-                        .width(w)
-                        .height(220.0)
-                        .legend(Legend::default())
-                        .x_axis_label("β")
+                    let mut p = Plot::new(format!("mf_err_{q}")).width(w).height(240.0);
+                    if q == 0 {
+                        // One legend for the three plots (same colours), in
+                        // the corner where errors are small.
+                        p = p.legend(Legend::default().position(egui_plot::Corner::LeftTop));
+                    }
+                    p.x_axis_label("β")
                         .y_axis_label("log10 squared error")
                         .allow_scroll(false)
                         .show(ui, |plot| {
@@ -515,6 +517,25 @@ impl MeanFieldLab {
                                     Points::new(name, PlotPoints::from(pts))
                                         .color(method_color(m))
                                         .radius(3.0),
+                                );
+                            }
+                            let floor: Vec<[f64; 2]> = o
+                                .results
+                                .iter()
+                                .filter_map(|r| {
+                                    let e = r.reference_noise?;
+                                    let v = [e.m, e.c, e.d][q];
+                                    (v > 0.0).then(|| [r.beta, v.log10()])
+                                })
+                                .collect();
+                            if !floor.is_empty() {
+                                plot.line(
+                                    Line::new(
+                                        "reference's own sampling noise",
+                                        PlotPoints::from(floor),
+                                    )
+                                    .color(Color32::GRAY)
+                                    .style(egui_plot::LineStyle::dashed_loose()),
                                 );
                             }
                             if let Some(bc) = o.beta_c {

@@ -79,6 +79,8 @@ pub struct CompareOptions {
 pub struct FinalMoments {
     /// `m_i(T)`.
     pub m: DVector<f64>,
+    /// `m_l(T−1)` (D refers to it).
+    pub m_prev: DVector<f64>,
     /// `C_ik(T)`.
     pub c: DMatrix<f64>,
     /// `D_il(T)`, row i at T, column l at T−1.
@@ -130,6 +132,10 @@ pub struct BetaComparison {
     pub reference: FinalMoments,
     /// Mean m(t) of the reference over neurons, t = 0 ..= T.
     pub reference_mean_m: Vec<f64>,
+    /// For a simulated reference, the squared error its own sampling noise
+    /// is expected to have (see [`sampling_noise`]): errors near it are
+    /// not resolved. `None` for the exact reference.
+    pub reference_noise: Option<SquaredErrors>,
     /// One entry per requested method, in order.
     pub methods: Vec<MethodComparison>,
 }
@@ -160,6 +166,38 @@ pub fn squared_errors(pred: &FinalMoments, reference: &FinalMoments) -> SquaredE
         m,
         c: if n > 1 { c_sum / pairs } else { 0.0 },
         d: d_sum / (nf * nf),
+    }
+}
+
+/// The expected squared error of moments estimated from `trials`
+/// independent trials, averaged as in [`squared_errors`]: a sample mean of
+/// ±1 products `x` has variance `(1 − <x>²)/R`, so
+/// `noise_m = mean_i (1 − m_i²)/R`, `noise_C = mean_{i≠k} (1 − <s_i s_k>²)/R`
+/// with `<s_i s_k> = C_ik + m_i m_k`, and likewise for D with
+/// `<s_i(T) s_l(T−1)>` (terms of order 1/R² from the estimated means are
+/// left out). A method whose error is near this floor is as good as the
+/// reference can tell.
+pub fn sampling_noise(reference: &FinalMoments, trials: usize) -> SquaredErrors {
+    let n = reference.m.len();
+    let r = trials.max(1) as f64;
+    let nf = n as f64;
+    let m = reference.m.iter().map(|x| (1.0 - x * x) / r).sum::<f64>() / nf;
+    let (mut c, mut d) = (0.0, 0.0);
+    for i in 0..n {
+        for k in 0..n {
+            let mi = reference.m[i];
+            if i != k {
+                let x = (reference.c[(i, k)] + mi * reference.m[k]).clamp(-1.0, 1.0);
+                c += (1.0 - x * x) / r;
+            }
+            let y = (reference.d[(i, k)] + mi * reference.m_prev[k]).clamp(-1.0, 1.0);
+            d += (1.0 - y * y) / r;
+        }
+    }
+    SquaredErrors {
+        m,
+        c: if n > 1 { c / (nf * (nf - 1.0)) } else { 0.0 },
+        d: d / (nf * nf),
     }
 }
 
@@ -202,8 +240,14 @@ pub fn compare_forward(
                     res.m.last().cloned().ok_or_else(|| {
                         Error::NotEnoughData("the forward run kept no step".into())
                     })?;
+                let m_prev = res
+                    .m
+                    .get(res.m.len().saturating_sub(2))
+                    .cloned()
+                    .unwrap_or_else(|| m.clone());
                 let pred = FinalMoments {
                     m,
+                    m_prev,
                     c: last.c.clone(),
                     d: last.d.clone(),
                 };
@@ -232,10 +276,15 @@ pub fn compare_forward(
         methods.push(entry);
         progress.report(2 + k as u64, total);
     }
+    let reference_noise = match opts.reference {
+        Reference::Exact => None,
+        Reference::Simulation { trials, .. } => Some(sampling_noise(&reference, trials)),
+    };
     Ok(BetaComparison {
         beta: model.beta(),
         reference,
         reference_mean_m,
+        reference_noise,
         methods,
     })
 }
@@ -264,18 +313,22 @@ fn run_reference(
                 CompareInit::Random => ExactInit::Product(vec![0.0; n]),
             };
             let mut ev = ExactEvolver::new(model, &init)?;
-            let mut means = vec![mean(&ev.magnetisations())];
+            let mut m_prev = ev.magnetisations();
+            let mut means = vec![mean(&m_prev)];
             let mut last = None;
             for _ in 0..opts.steps {
                 stop.check()?;
                 let st = ev.step();
                 means.push(mean(&st.m));
-                last = Some(st);
+                if let Some(prev) = last.replace(st) {
+                    m_prev = prev.m;
+                }
             }
             let st = last.ok_or_else(|| Error::param("steps", 0, "run at least one step"))?;
             Ok((
                 FinalMoments {
                     m: st.m,
+                    m_prev,
                     c: st.c,
                     d: st.d,
                 },
@@ -304,6 +357,7 @@ fn run_reference(
             Ok((
                 FinalMoments {
                     m: mo.m,
+                    m_prev: mo.m_prev,
                     c: mo.c,
                     d: mo.d,
                 },
