@@ -69,6 +69,9 @@ fn sampling_noise_is_the_simulated_reference_error() {
         assert!((reported.m / floor.m - 1.0).abs() < 0.5);
     }
     for (q, r) in ratio.iter().enumerate() {
-        assert!((r - 1.0).abs() < 0.2, "moment {q}: mean error / noise = {r}");
+        assert!(
+            (r - 1.0).abs() < 0.2,
+            "moment {q}: mean error / noise = {r}"
+        );
     }
 }
