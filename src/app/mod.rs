@@ -256,6 +256,11 @@ impl IsingScopeApp {
         &self.meanfield_lab
     }
 
+    /// The phase lab, mutable (for tests that set view options directly).
+    pub fn phase_lab_mut(&mut self) -> &mut phase_lab::PhaseLab {
+        &mut self.phase_lab
+    }
+
     /// The phase lab (for tests).
     pub fn phase_lab(&self) -> &phase_lab::PhaseLab {
         &self.phase_lab
