@@ -752,20 +752,26 @@ impl PhaseLab {
             ui.radio_value(&mut self.settings.diagram_sigma, false, "m");
             ui.radio_value(&mut self.settings.diagram_sigma, true, "σ/N");
             let before = (self.settings.diagram_x, self.settings.diagram_y);
-            egui::ComboBox::from_label("horizontal axis")
+            let l = ui.label("horizontal axis");
+            egui::ComboBox::from_id_salt("diagram_x")
                 .selected_text(self.settings.diagram_x.label())
                 .show_ui(ui, |ui| {
                     for p in AXES {
                         ui.selectable_value(&mut self.settings.diagram_x, p, p.label());
                     }
-                });
-            egui::ComboBox::from_label("vertical axis")
+                })
+                .response
+                .labelled_by(l.id);
+            let l = ui.label("vertical axis");
+            egui::ComboBox::from_id_salt("diagram_y")
                 .selected_text(self.settings.diagram_y.label())
                 .show_ui(ui, |ui| {
                     for p in AXES {
                         ui.selectable_value(&mut self.settings.diagram_y, p, p.label());
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
             let s = &mut self.settings;
             if s.diagram_x == s.diagram_y {
                 // Keep two distinct axes: the other one takes the old value.
@@ -832,7 +838,7 @@ impl PhaseLab {
                 .show(ui, |plot| {
                     if let Some(id) = tex {
                         plot.image(PlotImage::new(
-                            "diagram",
+                            format!("{what} (colour)"),
                             id,
                             PlotPoint::new((x0 + x1) / 2.0, (y0 + y1) / 2.0),
                             [(x1 - x0) as f32, (y1 - y0) as f32],
