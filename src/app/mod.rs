@@ -206,12 +206,11 @@ impl IsingScopeApp {
             frames: 0,
         };
         app.apply_theme(&cc.egui_ctx);
-        let restored = app.prefs.last_session.clone();
         match startup {
-            Startup::Demo => match restored {
-                Some(s) if s.data_path.as_ref().is_some_and(|p| p.exists()) => app.apply_session(s),
-                _ => app.start_load(data_tab::LoadRequest::demo()),
-            },
+            // No arguments: always the bundled recording, as `--help` and
+            // the README say; the last session is one click away
+            // (File → Reopen last session).
+            Startup::Demo => app.start_load(data_tab::LoadRequest::demo()),
             Startup::File(path) => {
                 if path.extension().is_some_and(|e| e == "ron") {
                     app.open_session(&path);
@@ -415,8 +414,20 @@ impl IsingScopeApp {
 
     fn current_session(&self) -> session::Session {
         session::Session {
-            data_path: self.model.dataset.as_ref().and_then(|d| d.source.clone()),
-            load: self.data.last_request.clone(),
+            // Absolute paths: a session opened from another working
+            // directory must find the same files.
+            data_path: self
+                .model
+                .dataset
+                .as_ref()
+                .and_then(|d| d.source.clone())
+                .map(absolute),
+            load: self.data.last_request.clone().map(|mut r| {
+                if !r.path.as_os_str().is_empty() {
+                    r.path = absolute(r.path);
+                }
+                r
+            }),
             tab: self.tab,
             fit: self.fit.settings(),
             raster: self.raster.view_state(),
@@ -534,10 +545,27 @@ impl IsingScopeApp {
                     commands.push(Command::OpenSession(PathBuf::from(&self.session_path)));
                     ui.close();
                 }
+                let last = self.prefs.last_session.clone();
+                if ui
+                    .add_enabled(last.is_some(), egui::Button::new("Reopen last session"))
+                    .on_hover_text("the state the app was in when it was last closed")
+                    .clicked()
+                    && let Some(s) = last
+                {
+                    self.apply_session(s);
+                    ui.close();
+                }
                 ui.separator();
                 if ui.button("Save window as PNG").clicked() {
                     self.capture_window(ui.ctx());
                     ui.close();
+                }
+                ui.separator();
+                if ui
+                    .add(egui::Button::new("Quit").shortcut_text("Ctrl+Q"))
+                    .clicked()
+                {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                 }
             });
             ui.menu_button("View", |ui| {
@@ -600,6 +628,10 @@ impl IsingScopeApp {
         }
         if ctx.input_mut(|i| i.consume_shortcut(&save)) {
             commands.push(Command::SaveSession(PathBuf::from(&self.session_path)));
+        }
+        let quit = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::Q);
+        if ctx.input_mut(|i| i.consume_shortcut(&quit)) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
         // Space plays/pauses where something plays, unless typing.
         let typing = ctx.memory(|m| m.focused().is_some());
@@ -730,6 +762,13 @@ impl eframe::App for IsingScopeApp {
         self.prefs.last_session = Some(self.current_session());
         eframe::set_value(storage, eframe::APP_KEY, &self.prefs);
     }
+}
+
+/// `p` made absolute (canonical when it exists).
+fn absolute(p: PathBuf) -> PathBuf {
+    std::fs::canonicalize(&p)
+        .or_else(|_| std::path::absolute(&p))
+        .unwrap_or(p)
 }
 
 /// Open the app window and run until it is closed; `tab` is shown first.

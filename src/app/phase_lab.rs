@@ -332,7 +332,11 @@ impl PhaseLab {
         }
         let (t0, s0, _) = self.rate;
         let dt = t0.elapsed().as_secs_f64();
-        if dt > 1.0 {
+        if !self.settings.playing {
+            // Restart the rate window, so the first figure after Play is
+            // measured while playing.
+            self.rate = (std::time::Instant::now(), self.steps_received, 0.0);
+        } else if dt > 1.0 {
             self.rate = (
                 std::time::Instant::now(),
                 self.steps_received,
@@ -507,10 +511,16 @@ impl PhaseLab {
         } else {
             ui.label("press Play to simulate");
         }
-        ui.label(format!(
-            "{} steps received, {:.0} steps/s",
-            self.steps_received, self.rate.2
-        ));
+        // A rate means something only while the simulation plays (after
+        // Step while paused, a few steps over a long pause are no rate).
+        ui.label(if self.settings.playing {
+            format!(
+                "{} steps received, {:.0} steps/s",
+                self.steps_received, self.rate.2
+            )
+        } else {
+            format!("{} steps received, paused", self.steps_received)
+        });
         if let Some(m) = &self.message {
             ui.colored_label(ui.visuals().error_fg_color, m);
         }
