@@ -255,6 +255,11 @@ impl IsingScopeApp {
         &self.meanfield_lab
     }
 
+    /// The raster tab, mutable (for tests that set the view directly).
+    pub fn raster_mut(&mut self) -> &mut raster_tab::RasterTab {
+        &mut self.raster
+    }
+
     /// The phase lab, mutable (for tests that set view options directly).
     pub fn phase_lab_mut(&mut self) -> &mut phase_lab::PhaseLab {
         &mut self.phase_lab

@@ -270,7 +270,12 @@ impl RasterTab {
             }
             let spikes: u32 = (0..n).map(|i| self.counts[i * width + x]).sum();
             let bins = self.bins[x] as f64;
-            let time = (start + span * (x as f64 + 0.5) / width as f64) * ds.bin_seconds;
+            // At the centre of the bins `ActivityPyramid::aggregate` puts in
+            // this column (bin j goes to column floor(j · width / span)), so
+            // a point sits over its bin.
+            let lo = (span * x as f64 / width as f64).ceil();
+            let hi = (span * (x + 1) as f64 / width as f64).ceil();
+            let time = (start.floor() + (lo + hi) / 2.0) * ds.bin_seconds;
             self.rate.push([
                 time,
                 spikes as f64 / (bins * n.max(1) as f64) / ds.bin_seconds,
