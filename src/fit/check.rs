@@ -561,7 +561,7 @@ pub fn assess_fit(
     }
     if let Some(g) = gain {
         let (model, independent) = (g.mean_model(), g.mean_independent());
-        if !(model >= independent) {
+        if model < independent || model.is_nan() {
             problems.push(FitProblem::BelowIndependent {
                 model,
                 independent,

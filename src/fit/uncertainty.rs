@@ -452,7 +452,7 @@ fn cholesky_in_place(a: &mut [f64], m: usize) -> std::result::Result<(), usize> 
             for q in k0..jj {
                 d -= a[jj * m + q] * a[jj * m + q];
             }
-            if !(d > 1e-13 * scale) {
+            if d.is_nan() || d <= 1e-13 * scale {
                 return Err(jj);
             }
             let lj = d.sqrt();
