@@ -24,8 +24,8 @@
 //! `S0 = Σ w`, `Sc = Σ c w`, `U_j = Σ w u_j`, `V_j = Σ c w u_j` and the
 //! pair sums `P_jk = Σ w u_j u_k`: one data pass costing
 //! `n · N · a²/2` additions (a = number of listed units per bin, at most
-//! N/2), done in 64 × 64 tiles of (j, k) held in cache for 8 receiving
-//! neurons at a time (vectorised over the 8). Each F_i is then factorised
+//! N/2), done in 64 × 64 tiles of (j, k) held in cache for 16 receiving
+//! neurons at a time (vectorised over the 16). Each F_i is then factorised
 //! by a blocked Cholesky and `diag(F_i⁻¹)` read off `L⁻¹` (`(N+1)³/3`
 //! multiply-adds per neuron, matrix products through `matrixmultiply`).
 //! The pass is cheap at the low firing rates of recordings (a ≪ N) and
@@ -53,7 +53,7 @@ pub struct StandardErrors {
 }
 
 /// Receiving neurons per block (vector width of the pair sums).
-const NB: usize = 8;
+const NB: usize = 16;
 /// Tile side in presynaptic units (one 64-bit word of the raster).
 const TILE: usize = 64;
 
@@ -447,6 +447,7 @@ fn cholesky_in_place(a: &mut [f64], m: usize) -> std::result::Result<(), usize> 
                 );
             }
         }
+        // Factor the diagonal block (unblocked, kb³/6).
         for jj in k0..k1 {
             let mut d = a[jj * m + jj];
             for q in k0..jj {
@@ -457,13 +458,55 @@ fn cholesky_in_place(a: &mut [f64], m: usize) -> std::result::Result<(), usize> 
             }
             let lj = d.sqrt();
             a[jj * m + jj] = lj;
-            for i in jj + 1..m {
+            for i in jj + 1..k1 {
                 let mut x = a[i * m + jj];
                 for q in k0..jj {
                     x -= a[i * m + q] * a[jj * m + q];
                 }
                 a[i * m + jj] = x / lj;
             }
+        }
+        if k1 == m {
+            break;
+        }
+        // Panel below: L[k1.., K] = A[k1.., K] L_KK⁻ᵀ, as one product with
+        // the explicit inverse of the small triangle.
+        let mut w = vec![0.0; kb * kb];
+        for r in 0..kb {
+            w[r * kb + r] = 1.0;
+            for p in 0..r {
+                let l = a[(k0 + r) * m + k0 + p];
+                for c in 0..=p {
+                    w[r * kb + c] -= l * w[p * kb + c];
+                }
+            }
+            let d = a[(k0 + r) * m + k0 + r];
+            for c in 0..=r {
+                w[r * kb + c] /= d;
+            }
+        }
+        let rows = m - k1;
+        let mut panel = vec![0.0; rows * kb];
+        // SAFETY: reads rows k1..m, columns k0..k1 of `a` and all of `w`
+        // (Wᵀ through swapped strides); writes the separate `panel`.
+        unsafe {
+            gemm(
+                rows,
+                kb,
+                kb,
+                1.0,
+                a.as_ptr().add(k1 * m + k0),
+                m,
+                w.as_ptr(),
+                1,
+                kb as isize,
+                0.0,
+                panel.as_mut_ptr(),
+                kb,
+            );
+        }
+        for r in 0..rows {
+            a[(k1 + r) * m + k0..(k1 + r) * m + k1].copy_from_slice(&panel[r * kb..(r + 1) * kb]);
         }
     }
     Ok(())
