@@ -37,9 +37,12 @@ impl Default for CvOptions {
             grid: None,
             grid_len: 8,
             fit: MlFit {
-                // The scores differ between grid points by far more than
-                // a 1e-5 gradient moves the held-out likelihood.
-                tol: 1e-5,
+                // A gradient of 1e-4 leaves each neuron's objective within
+                // ~|g|²/(2·curvature) ≲ 1e-6 nats of its optimum, below the
+                // 1e-5–1e-3 differences between grid points that decide the
+                // choice; it saves about a third of the passes (warm starts
+                // at small λ converge in 3–5).
+                tol: 1e-4,
                 ..Default::default()
             },
         }
