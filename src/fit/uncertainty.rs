@@ -314,19 +314,21 @@ pub fn standard_errors(
                     tile(&l, &s.w, jb, kb, &mut buf);
                     let jn = TILE.min(n - jb * 64);
                     let kn = TILE.min(n - kb * 64);
-                    for jl in 0..jn {
-                        for kl in 0..kn {
+                    // Only the lower triangle is read by the Cholesky
+                    // factorisation: write row kk+1, columns jj+1 < kk+1,
+                    // along rows (contiguous in every neuron's matrix).
+                    for kl in 0..kn {
+                        for jl in 0..jn {
                             let (jj, kk) = (jb * 64 + jl, kb * 64 + kl);
                             if kk <= jj {
                                 continue;
                             }
                             let p = &buf[(jl * TILE + kl) * NB..][..NB];
                             for (ii, fi) in f.iter_mut().enumerate() {
-                                let x = 4.0 * p[ii] - 2.0 * s.u[jj * NB + ii]
+                                fi[(kk + 1) * m + jj + 1] = 4.0 * p[ii]
+                                    - 2.0 * s.u[jj * NB + ii]
                                     - 2.0 * s.u[kk * NB + ii]
                                     + s.s0[ii];
-                                fi[(jj + 1) * m + kk + 1] = x;
-                                fi[(kk + 1) * m + jj + 1] = x;
                             }
                         }
                     }
@@ -336,9 +338,7 @@ pub fn standard_errors(
             for (ii, mut fi) in f.into_iter().enumerate() {
                 fi[0] = s.s0[ii];
                 for jj in 0..n {
-                    let x = 2.0 * s.v[jj * NB + ii] - s.sc[ii];
-                    fi[jj + 1] = x;
-                    fi[(jj + 1) * m] = x;
+                    fi[(jj + 1) * m] = 2.0 * s.v[jj * NB + ii] - s.sc[ii];
                     fi[(jj + 1) * m + jj + 1] = s.s0[ii] + pen;
                 }
                 cholesky_in_place(&mut fi, m).map_err(|k| {
@@ -418,7 +418,8 @@ unsafe fn gemm(
 }
 
 /// Lower Cholesky factor of the row-major m × m matrix `a` in its lower
-/// triangle (left-looking, by blocks of [`CB`] columns). `Err(k)`: the
+/// triangle (left-looking, by blocks of [`CB`] columns). Reads only the
+/// lower triangle and the diagonal of `a`. `Err(k)`: the
 /// leading k+1 minor is not positive definite.
 fn cholesky_in_place(a: &mut [f64], m: usize) -> std::result::Result<(), usize> {
     let scale = (0..m).map(|i| a[i * m + i]).fold(0.0, f64::max);
@@ -643,7 +644,16 @@ mod tests {
             (((i * 7 + k * 13) % 17) as f64 - 8.0) / 9.0
         });
         let a = &b * b.transpose() + DMatrix::identity(m, m);
-        let mut buf: Vec<f64> = (0..m * m).map(|x| a[(x / m, x % m)]).collect();
+        // Upper triangle NaN: the factorisation must read only the lower.
+        let mut buf: Vec<f64> = (0..m * m)
+            .map(|x| {
+                if x % m > x / m {
+                    f64::NAN
+                } else {
+                    a[(x / m, x % m)]
+                }
+            })
+            .collect();
         cholesky_in_place(&mut buf, m).expect("positive definite");
         let d = inverse_diagonal(&buf, m);
         let inv = a.try_inverse().expect("invertible");
