@@ -287,7 +287,8 @@ fn a_fit_runs_to_completion_and_shows_its_heatmap() {
     let (r, _) = isingscope::app::plots::correlation_and_r2(&x, &y).unwrap();
     assert!(r > 0.95, "fitted vs true couplings r = {r}");
     // The model check and held-out likelihood are shown.
-    h.get_by_label_contains("held-out (last 20 %)");
+    h.get_by_label_contains("held-out -");
+    h.get_by_label_contains("Gain over the independent");
     h.get_by_label("Couplings").click();
     h.run_steps(3);
     h.get_by_label("Fitted couplings");

@@ -374,8 +374,12 @@ impl IsingScopeApp {
                         Ok(mut fit) => {
                             self.model.generation += 1;
                             fit.generation = self.model.generation * 1000 + 1;
+                            let warning = fit.check.as_ref().and_then(|c| c.warning.clone());
                             self.model.fit = Some(fit);
-                            self.message = Some((false, "Fit finished.".into()));
+                            self.message = Some(match warning {
+                                Some(w) => (true, format!("Fit finished with a warning: {w}")),
+                                None => (false, "Fit finished.".into()),
+                            });
                         }
                         Err(e) => self.message = Some((true, e)),
                     }

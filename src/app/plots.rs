@@ -115,7 +115,10 @@ impl HeatmapView {
             for (pi, &i) in data.order.iter().enumerate() {
                 for (pj, &j) in data.order.iter().enumerate() {
                     let v = data.matrix[(i, j)];
-                    img.pixels[pi * n + pj] = if v.abs() < data.threshold {
+                    // NaN marks a cell the view hides (e.g. not significant): grey.
+                    img.pixels[pi * n + pj] = if v.is_nan() {
+                        Color32::from_gray(190)
+                    } else if v.abs() < data.threshold {
                         Color32::WHITE
                     } else {
                         diverging((v / limit) as f32)
