@@ -100,6 +100,66 @@ pub(crate) struct Workspace {
 }
 
 impl Workspace {
+    /// Work done by this worker so far, by stage.
+    pub(crate) fn stage_work(&self) -> StageWork {
+        let c = self.filter.cost;
+        StageWork {
+            newton: StageCost {
+                flops: c.newton_flops,
+                cpu_seconds: c.newton_secs,
+            },
+            covariance: StageCost {
+                flops: c.cov_flops,
+                cpu_seconds: c.cov_secs,
+            },
+            smoother: StageCost {
+                flops: self.smoother.flops,
+                cpu_seconds: self.smoother.secs,
+            },
+        }
+    }
+}
+
+/// Floating-point operations (counted from the problem size; a
+/// multiply-add counts 2) and CPU seconds (summed over worker threads) of
+/// one stage of the E-steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageCost {
+    /// Floating-point operations counted from the sizes.
+    pub flops: f64,
+    /// CPU seconds, summed over worker threads.
+    pub cpu_seconds: f64,
+}
+
+/// Work of the E-steps by stage, summed over neurons and E-steps: the
+/// filter's Newton solves (sparse Gram products over the distinct patterns,
+/// activations, Hessian Cholesky factors and solves), its covariance algebra
+/// (factor and inverse of each predicted covariance, inverse of each final
+/// Hessian) and the smoother (two `D^3` products per transition).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageWork {
+    /// Filter: Newton solves.
+    pub newton: StageCost,
+    /// Filter: covariance factors and inverses.
+    pub covariance: StageCost,
+    /// Smoother.
+    pub smoother: StageCost,
+}
+
+impl StageWork {
+    pub(crate) fn add(&mut self, o: &StageWork) {
+        for (a, b) in [
+            (&mut self.newton, &o.newton),
+            (&mut self.covariance, &o.covariance),
+            (&mut self.smoother, &o.smoother),
+        ] {
+            a.flops += b.flops;
+            a.cpu_seconds += b.cpu_seconds;
+        }
+    }
+}
+
+impl Workspace {
     pub(crate) fn new(n_steps: usize, d: usize, max_patterns: usize) -> Self {
         Self {
             sigma_f: vec![0.0; n_steps * d * d],

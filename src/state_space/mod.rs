@@ -61,6 +61,7 @@ mod smoother;
 pub mod synth;
 mod theta;
 
+pub use em::{StageCost, StageWork};
 pub use filter::NewtonOptions;
 pub use model::DataSummary;
 pub use theta::ThetaSeries;
@@ -231,6 +232,8 @@ pub struct StateSpaceResult {
     /// SQUAREM extrapolations (accepted, rejected by the safeguard), summed
     /// over neurons; `(0, 0)` without acceleration.
     pub extrapolations: (usize, usize),
+    /// Where the time went (for benchmarks and the floor comparison).
+    pub timing: FitTiming,
     /// Neurons that never spike in bins `0..T`: their outgoing couplings
     /// `J_ij` (column `1+j`) are not identifiable (posterior = prior, its
     /// variance grows linearly in `t`).
@@ -270,6 +273,18 @@ impl StateSpaceResult {
     }
 }
 
+/// Wall and CPU time of a fit by stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FitTiming {
+    /// Wall seconds of the (serial) data summary.
+    pub summary_seconds: f64,
+    /// Wall seconds of all neurons' EM (parallel).
+    pub em_seconds: f64,
+    /// Counted flops and CPU seconds of the E-step stages, summed over
+    /// workers (the M-step and evidence are `O(T D^2)` and not listed).
+    pub work: StageWork,
+}
+
 /// `Q` entries below this without a floor are reported as collapsed.
 const Q_COLLAPSE: f64 = 1e-8;
 
@@ -294,7 +309,11 @@ impl ValidStateSpaceFit {
         stop: &StopToken,
     ) -> Result<StateSpaceResult> {
         let p = &self.0;
+        let clock = std::time::Instant::now();
         let summary = DataSummary::new(raster)?;
+        let summary_seconds = clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
+        let work = Mutex::new(StageWork::default());
         let n_steps = summary.n_steps();
         let n = summary.n_units();
         let d = summary.dim();
@@ -349,7 +368,13 @@ impl ValidStateSpaceFit {
                 }
                 *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
             }
+            if let Some(ws) = &ws {
+                work.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(&ws.stage_work());
+            }
         });
+        let em_seconds = clock.elapsed().as_secs_f64();
         let mut fits = Vec::with_capacity(n);
         for slot in slots {
             match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
@@ -371,7 +396,13 @@ impl ValidStateSpaceFit {
                 reason: "the log evidence is not finite".into(),
             });
         }
-        Ok(assemble(&summary, fits, info, p))
+        let mut result = assemble(&summary, fits, info, p);
+        result.timing = FitTiming {
+            summary_seconds,
+            em_seconds,
+            work: work.into_inner().unwrap_or_else(|e| e.into_inner()),
+        };
+        Ok(result)
     }
 }
 
@@ -492,6 +523,7 @@ fn assemble(
         info,
         neuron_info,
         extrapolations,
+        timing: FitTiming::default(),
         silent_presynaptic,
         silent_postsynaptic,
         newton_unconverged,
