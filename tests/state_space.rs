@@ -258,6 +258,14 @@ fn bad_hyperparameters_are_rejected() {
             q_floor: Some(-1e-3),
             ..Default::default()
         },
+        StateSpaceFit {
+            param_tol: f64::NAN,
+            ..Default::default()
+        },
+        StateSpaceFit {
+            param_tol: -0.1,
+            ..Default::default()
+        },
     ] {
         assert!(p.validate().is_err(), "{p:?}");
     }

@@ -89,7 +89,7 @@ fn write_flow(path: &Path, flow: &EntropyFlow) -> anyhow::Result<()> {
             flow.total[t], flow.forward[t], flow.reverse[t]
         )?;
     }
-    std::fs::write(path, s).with_context(|| format!("cannot write {}", path.display()))
+    super::write_text(path, &s).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `isingscope state-space`.
