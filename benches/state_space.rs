@@ -266,7 +266,37 @@ fn lab(rate: Option<f64>) {
         "lab: N = 100, T = 150, R = 1800 (generated in {generated:.1} s; active fraction {:.3})",
         raster.active_fraction()
     ));
-    let (t_conv, conv) = timed_fit(&converging(), &raster);
+    // Two plain iterations: the cost of one E-step of all 100 neurons.
+    let (t2, two) = timed_fit(
+        &StateSpaceFit {
+            max_iter: 2,
+            ..Default::default()
+        },
+        &raster,
+    );
+    say(&format!(
+        "  ours, 2 plain EM iterations (all neurons): {t2:.1} s wall, {:.2} s per iteration",
+        t2 / 2.0
+    ));
+    stages(&two, rate);
+    // To convergence, with a progress line every 5 % of the E-step budget
+    // (N x max_iter; a converged neuron counts its remaining ones).
+    let clock = Instant::now();
+    let last = std::sync::atomic::AtomicU64::new(0);
+    let progress = |done: u64, total: u64| {
+        let pct = done * 20 / total.max(1);
+        if last.fetch_max(pct, std::sync::atomic::Ordering::Relaxed) < pct {
+            say(&format!(
+                "    progress {}% of the E-step budget after {:.0} s",
+                pct * 5,
+                clock.elapsed().as_secs_f64()
+            ));
+        }
+    };
+    let conv = converging()
+        .fit(&raster, &progress, &StopToken::new())
+        .expect("fit");
+    let t_conv = clock.elapsed().as_secs_f64();
     say(&format!(
         "  ours, to convergence on {} threads: {t_conv:.1} s wall (target < 120 s); {}; evidence {:.2}",
         rayon::current_num_threads(),
