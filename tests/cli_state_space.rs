@@ -46,6 +46,8 @@ fn synth_then_fit() {
         synth.join("spikes.npy").to_str().unwrap(),
         "--max-iter",
         "8",
+        "--tol",
+        "0",
         "--out",
         fit.to_str().unwrap(),
     ]);
@@ -61,6 +63,37 @@ fn synth_then_fit() {
     assert!(q.iter().flatten().all(|&v| v > 0.0));
     let ev = csv(&fit.join("evidence.csv"));
     assert_eq!(ev.len(), 8);
+    let nf = std::fs::read_to_string(fit.join("neuron_fit.csv")).unwrap();
+    assert_eq!(nf.lines().next(), Some("neuron,e_steps,reason,evidence"));
+    assert_eq!(nf.lines().count(), 5);
+    assert!(
+        nf.lines()
+            .skip(1)
+            .all(|l| l.contains(",8,reached the iteration cap,"))
+    );
+
+    // Default: per-neuron convergence with SQUAREM; the stopping reasons and
+    // E-steps are reported, each neuron within --max-iter.
+    let conv = d.join("conv");
+    let o = isingscope(&[
+        "state-space",
+        synth.join("spikes.npy").to_str().unwrap(),
+        "--out",
+        conv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("neurons converged"), "{out}");
+    let nf = std::fs::read_to_string(conv.join("neuron_fit.csv")).unwrap();
+    for l in nf.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let e_steps: usize = f[1].parse().unwrap();
+        assert!((1..=120).contains(&e_steps), "{l}");
+        assert!(
+            f[2] == "converged" || f[2] == "reached the iteration cap",
+            "{l}"
+        );
+    }
     // entropy_flow.csv is the library's mean-field flow of the smoothed theta.
     let text = std::fs::read_to_string(fit.join("entropy_flow.csv")).unwrap();
     let mut lines = text.lines();

@@ -20,7 +20,7 @@ use crate::state_space::entropy_flow::{
     EntropyFlow, Quadrature, grand_mean_rates, mean_field_entropy_flow,
 };
 use crate::state_space::synth::{GpTruth, simulate_spikes};
-use crate::state_space::{StateSpaceFit, StateSpaceResult, ThetaSeries};
+use crate::state_space::{DEFAULT_TOL, StateSpaceFit, StateSpaceResult, ThetaSeries};
 
 /// Settings of the synthetic trial dataset.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,8 +80,12 @@ pub fn run_state_space(
             (Arc::new(r), Some(theta), 0.01)
         }
     };
+    // The same path as the CLI's default: per-neuron convergence with
+    // SQUAREM, at most `max_iter` E-steps per neuron.
     let fit = StateSpaceFit {
         max_iter,
+        tol: Some(DEFAULT_TOL),
+        accelerate: true,
         ..Default::default()
     }
     .validate()
@@ -109,6 +113,26 @@ pub fn run_state_space(
         rate,
         bin_seconds,
     })
+}
+
+/// Why EM stopped and how many E-steps the neurons took.
+fn stopping_summary(r: &StateSpaceResult) -> String {
+    let mut its: Vec<usize> = r.neuron_info.iter().map(|f| f.iterations).collect();
+    its.sort_unstable();
+    let converged = r
+        .neuron_info
+        .iter()
+        .filter(|f| f.reason == crate::progress::TerminationReason::Converged)
+        .count();
+    format!(
+        "EM finished ({}): {converged} of {} neurons converged; E-steps per neuron {}–{} (median {}); log evidence {:.3}",
+        r.info.reason,
+        its.len(),
+        its.first().copied().unwrap_or(0),
+        its.last().copied().unwrap_or(0),
+        its.get(its.len() / 2).copied().unwrap_or(0),
+        r.evidence()
+    )
 }
 
 /// View state of the State space tab.
@@ -201,9 +225,9 @@ impl StateSpaceTab {
             self.job = None;
             match r {
                 Ok(o) => {
+                    self.message = Some(stopping_summary(&o.result));
                     self.outcome = Some(o);
                     self.bin = 0;
-                    self.message = Some("EM finished.".into());
                 }
                 Err(e) => self.message = Some(e),
             }
@@ -258,8 +282,8 @@ impl StateSpaceTab {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(format!(
-                    "EM iteration {} of {}",
-                    job.progress.0, self.max_iter
+                    "EM: {} of at most {} E-steps (all neurons; a neuron that converges counts as done)",
+                    job.progress.0, job.progress.1
                 ));
                 if ui.button("Cancel EM").clicked() {
                     job.cancel();

@@ -17,7 +17,9 @@ use crate::state_space::entropy_flow::{
     EntropyFlow, Quadrature, grand_mean_rates, mean_field_entropy_flow, sampling_entropy_flow,
 };
 use crate::state_space::synth::{GpTruth, simulate_spikes};
-use crate::state_space::{StateSpaceFit, ThetaSeries};
+use crate::state_space::{
+    DEFAULT_PARAM_TOL, DEFAULT_TOL, StateSpaceFit, StateSpaceResult, ThetaSeries,
+};
 
 /// Entropy-flow estimator for `entropy_flow.csv`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -34,17 +36,26 @@ pub enum FlowArg {
 #[derive(Debug, Args)]
 #[command(
     allow_negative_numbers = true,
-    after_help = "Input: RASTER.npy of shape (R trials, T+1 bins, N units), 0/1 (or -1/+1); transition t maps bin t to bin t+1.\n\nOutput (T = bins - 1, D = N + 1): DIR/theta_smoothed.npy and DIR/theta_filtered.npy, float64 (T, N, D): [t, i, 0] = field h_i(t), [t, i, 1+j] = coupling J_ij(t) from neuron j (bin t) to neuron i (bin t+1); DIR/theta_sd.npy (smoothed posterior standard deviations, same shape); DIR/Q.csv (N rows x D, diagonal state-noise variances); DIR/evidence.csv (Laplace log evidence per EM iteration, nats); DIR/entropy_flow.csv (header t,total,forward,reverse; nats per bin; forward = conditional entropy S_fwd, reverse = cross-entropy S_rev of the reversed transition, total = reverse - forward)."
+    after_help = "Input: RASTER.npy of shape (R trials, T+1 bins, N units), 0/1 (or -1/+1); transition t maps bin t to bin t+1.\n\nOutput (T = bins - 1, D = N + 1): DIR/theta_smoothed.npy and DIR/theta_filtered.npy, float64 (T, N, D): [t, i, 0] = field h_i(t), [t, i, 1+j] = coupling J_ij(t) from neuron j (bin t) to neuron i (bin t+1); DIR/theta_sd.npy (smoothed posterior standard deviations, same shape); DIR/Q.csv (N rows x D, diagonal state-noise variances); DIR/evidence.csv (Laplace log evidence per EM iteration, nats, summed over neurons; a neuron that stopped contributes its last value); DIR/neuron_fit.csv (neuron,e_steps,reason,evidence: each neuron's E-steps, why it stopped, its final evidence term); DIR/entropy_flow.csv (header t,total,forward,reverse; nats per bin; forward = conditional entropy S_fwd, reverse = cross-entropy S_rev of the reversed transition, total = reverse - forward)."
 )]
 pub struct StateSpaceArgs {
     /// Spike raster (.npy, (R, T+1, N)).
     pub raster: PathBuf,
-    /// EM iterations (at most, with --tol).
+    /// EM E-steps per neuron at most (exactly this many with --tol 0).
     #[arg(long, default_value_t = 120)]
     pub max_iter: usize,
-    /// Stop once the relative change of the log evidence falls below this.
+    /// Per-neuron convergence: a neuron stops once the relative change of its
+    /// own log-evidence term is at most this and its Q and Sigma0 changed by
+    /// at most --param-tol of their scale; SQUAREM-accelerated. 0 = run exactly
+    /// --max-iter plain EM iterations (the reference behaviour).
+    #[arg(long, default_value_t = DEFAULT_TOL)]
+    pub tol: f64,
+    /// With --tol: relative change of each neuron's Q and Sigma0 that counts as converged.
+    #[arg(long, default_value_t = DEFAULT_PARAM_TOL)]
+    pub param_tol: f64,
+    /// With --tol: plain EM steps, no SQUAREM extrapolation.
     #[arg(long)]
-    pub tol: Option<f64>,
+    pub no_accel: bool,
     /// Lower bound on the entries of Q after each M-step.
     #[arg(long)]
     pub q_floor: Option<f64>,
@@ -78,15 +89,24 @@ fn write_flow(path: &Path, flow: &EntropyFlow) -> anyhow::Result<()> {
             flow.total[t], flow.forward[t], flow.reverse[t]
         )?;
     }
-    std::fs::write(path, s).with_context(|| format!("cannot write {}", path.display()))
+    super::write_text(path, &s).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `isingscope state-space`.
 pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
     let raster = npy::read_raster(&a.raster)?;
+    if !(a.tol.is_finite() && a.tol >= 0.0) {
+        bail!(
+            "--tol must be a non-negative number (0 = fixed iteration count), got {}",
+            a.tol
+        );
+    }
+    let converging = a.tol > 0.0;
     let params = StateSpaceFit {
         max_iter: a.max_iter,
-        tol: a.tol,
+        tol: converging.then_some(a.tol),
+        param_tol: a.param_tol,
+        accelerate: converging && !a.no_accel,
         q_floor: a.q_floor,
         ..Default::default()
     }
@@ -105,6 +125,7 @@ pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
     write_theta(&a.out.join("theta_sd.npy"), &fit.sd_smoothed)?;
     text::write_matrix(&a.out.join("Q.csv"), &fit.q)?;
     text::write_vector(&a.out.join("evidence.csv"), &fit.info.objective)?;
+    super::write_text(&a.out.join("neuron_fit.csv"), &neuron_fit_csv(&fit))?;
     let flow = match a.flow {
         FlowArg::MeanField | FlowArg::MeanFieldGh => {
             let quad = if matches!(a.flow, FlowArg::MeanField) {
@@ -127,7 +148,37 @@ pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
         fit.evidence(),
         flow.mean_total_from(3)
     );
+    println!("{}", per_neuron_summary(&fit));
     Ok(())
+}
+
+/// One row per neuron: `neuron,e_steps,reason,evidence`.
+fn neuron_fit_csv(fit: &StateSpaceResult) -> String {
+    let mut s = String::from("neuron,e_steps,reason,evidence\n");
+    for (i, f) in fit.neuron_info.iter().enumerate() {
+        let ev = f.objective.last().copied().unwrap_or(f64::NAN);
+        let _ = writeln!(s, "{i},{},{},{ev}", f.iterations, f.reason);
+    }
+    s
+}
+
+/// E-steps per neuron (min/median/max), how many converged, extrapolations.
+fn per_neuron_summary(fit: &StateSpaceResult) -> String {
+    let mut its: Vec<usize> = fit.neuron_info.iter().map(|f| f.iterations).collect();
+    its.sort_unstable();
+    let converged = fit
+        .neuron_info
+        .iter()
+        .filter(|f| f.reason == crate::progress::TerminationReason::Converged)
+        .count();
+    let (acc, rej) = fit.extrapolations;
+    format!(
+        "per neuron: E-steps min {} / median {} / max {}; {converged} of {} neurons converged; SQUAREM extrapolations accepted {acc}, rejected {rej} (DIR/neuron_fit.csv)",
+        its.first().copied().unwrap_or(0),
+        its.get(its.len() / 2).copied().unwrap_or(0),
+        its.last().copied().unwrap_or(0),
+        its.len()
+    )
 }
 
 /// Arguments of `isingscope synth-state-space`.

@@ -73,6 +73,21 @@ pub(crate) struct FilterScratch {
     hess: Vec<f64>,
     chol_o: Vec<f64>,
     work: Vec<f64>,
+    /// Work done so far by this scratch's filter runs: floating-point
+    /// operations counted from the sizes (a multiply-add = 2) and CPU
+    /// seconds, for the Newton solves (Gram products, activations,
+    /// Hessian factorisations, solves) and for the covariance algebra
+    /// (factor and inverse of `Sigma_o`, inverse of the final Hessian).
+    pub(crate) cost: FilterCost,
+}
+
+/// See [`FilterScratch::cost`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FilterCost {
+    pub newton_flops: f64,
+    pub newton_secs: f64,
+    pub cov_flops: f64,
+    pub cov_secs: f64,
 }
 
 impl FilterScratch {
@@ -92,6 +107,7 @@ impl FilterScratch {
             hess: vec![0.0; d * d],
             chol_o: vec![0.0; d * d],
             work: vec![0.0; d * d],
+            cost: FilterCost::default(),
         }
     }
 }
@@ -242,8 +258,13 @@ pub(crate) fn filter_neuron(
     let mut outcome = FilterOutcome::default();
     let zero = vec![0.0; d];
     let mut theta_o = vec![0.0; d];
+    let df = d as f64;
+    // Cholesky D^3/3, inverse from the factor 2 D^3/3, solve 2 D^2 (flops).
+    let chol_flops = df * df * df / 3.0;
+    let inv_flops = 2.0 * df * df * df / 3.0;
     for t in 0..summary.n_steps() {
         stop.check()?;
+        let clock = std::time::Instant::now();
         // Prediction.
         if t == 0 {
             theta_o.copy_from_slice(&zero);
@@ -268,6 +289,16 @@ pub(crate) fn filter_neuron(
         let prec = &prec_o[t * d2..(t + 1) * d2];
         let y = summary.y(t, i);
         let n_pat = summary.patterns(t).len();
+        // Flops of one evaluation of the activations (one add per active
+        // entry) and of one sparse Gram product (a multiply-add per entry of
+        // the lower triangle of each pattern's active block).
+        let (act_flops, gram_flops) = summary.patterns(t).fold((0.0, 0.0), |(a, g), p| {
+            let m = summary.active(p).len() as f64 + 1.0;
+            (a + m + 8.0, g + m * (m + 1.0) + 3.0)
+        });
+        let mid = std::time::Instant::now();
+        s.cost.cov_secs += (mid - clock).as_secs_f64();
+        s.cost.cov_flops += chol_flops + inv_flops;
 
         // Newton iterations from the warm start. A fresh Hessian is formed
         // for the first step and whenever the previous step reduced the
@@ -298,6 +329,7 @@ pub(crate) fn filter_neuron(
                 break;
             }
             if !(have_factor && gmax < 0.1 * prev_gmax) {
+                s.cost.newton_flops += gram_flops + chol_flops;
                 hessian(summary, t, &s.sig[..n_pat], prec, &mut s.hess);
                 if !cholesky_in_place(&mut s.hess, d) {
                     return Err(not_pd(i, t));
@@ -312,7 +344,9 @@ pub(crate) fn filter_neuron(
             // decrease L (beyond rounding).
             let mut step = 1.0;
             let mut accepted = false;
+            s.cost.newton_flops += 2.0 * df * df;
             while step >= 1e-10 {
+                s.cost.newton_flops += act_flops + 2.0 * df * df;
                 for k in 0..d {
                     s.theta_trial[k] = s.theta[k] + step * s.delta[k];
                 }
@@ -345,6 +379,7 @@ pub(crate) fn filter_neuron(
             gradient(summary, t, &s.sig[..n_pat], y, &s.pd, &mut s.grad);
         }
         if !factor_at_current {
+            s.cost.newton_flops += gram_flops + chol_flops;
             hessian(summary, t, &s.sig[..n_pat], prec, &mut s.hess);
             if !cholesky_in_place(&mut s.hess, d) {
                 return Err(not_pd(i, t));
@@ -354,6 +389,8 @@ pub(crate) fn filter_neuron(
             outcome.unconverged += 1;
         }
         // Hessian factor is at the final iterate.
+        let mid2 = std::time::Instant::now();
+        s.cost.newton_secs += (mid2 - mid).as_secs_f64();
         theta_f[t * d..(t + 1) * d].copy_from_slice(&s.theta);
         let sf = &mut sigma_f[t * d2..(t + 1) * d2];
         cholesky_inverse(&s.hess, d, &mut s.work, sf);
@@ -361,6 +398,8 @@ pub(crate) fn filter_neuron(
             var_f[t * d + k] = sf[k * d + k];
         }
         outcome.evidence += obj - half_log_det(&s.hess, d) - half_log_det(&s.chol_o, d);
+        s.cost.cov_flops += inv_flops;
+        s.cost.cov_secs += mid2.elapsed().as_secs_f64();
     }
     Ok(outcome)
 }
