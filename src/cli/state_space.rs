@@ -60,6 +60,9 @@ pub struct StateSpaceArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Shard options: theta_*.npy of shape (T, B-A, N+1) and Q.csv for neurons A..B, evidence_neurons.csv (one row per EM iteration, one column per neuron), shard_manifest.ron; the entropy flow is computed by `merge`.
+    #[command(flatten)]
+    pub shard: super::shard::ShardArgs,
 }
 
 /// Write a `(T, N, N+1)` series.
@@ -84,6 +87,9 @@ fn write_flow(path: &Path, flow: &EntropyFlow) -> anyhow::Result<()> {
 /// `isingscope state-space`.
 pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
     let raster = npy::read_raster(&a.raster)?;
+    if a.shard.is_set() {
+        return state_space_shard(&a, &raster);
+    }
     let params = StateSpaceFit {
         max_iter: a.max_iter,
         tol: a.tol,
@@ -105,20 +111,13 @@ pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
     write_theta(&a.out.join("theta_sd.npy"), &fit.sd_smoothed)?;
     text::write_matrix(&a.out.join("Q.csv"), &fit.q)?;
     text::write_vector(&a.out.join("evidence.csv"), &fit.info.objective)?;
-    let flow = match a.flow {
-        FlowArg::MeanField | FlowArg::MeanFieldGh => {
-            let quad = if matches!(a.flow, FlowArg::MeanField) {
-                Quadrature::Riemann100
-            } else {
-                Quadrature::GaussHermite(40)
-            };
-            mean_field_entropy_flow(&fit.theta_smoothed, &grand_mean_rates(&raster), quad)?.flow
-        }
-        FlowArg::Sampling => {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(a.seed);
-            sampling_entropy_flow(&fit.theta_smoothed, a.flow_trajectories, 0.5, &mut rng)?.flow
-        }
-    };
+    let flow = entropy_flow(
+        a.flow,
+        a.flow_trajectories,
+        a.seed,
+        &fit.theta_smoothed,
+        &raster,
+    )?;
     write_flow(&a.out.join("entropy_flow.csv"), &flow)?;
     println!(
         "{} EM iterations ({}), log evidence {:.6}; mean entropy flow from t = 3: {:.6} nats/bin",
@@ -128,6 +127,133 @@ pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
         flow.mean_total_from(3)
     );
     Ok(())
+}
+
+/// The entropy flow of smoothed parameters (also computed by `merge`,
+/// which needs every neuron).
+pub(super) fn entropy_flow(
+    flow: FlowArg,
+    trajectories: usize,
+    seed: u64,
+    theta_smoothed: &ThetaSeries,
+    raster: &crate::spikes::SpikeRaster,
+) -> anyhow::Result<EntropyFlow> {
+    Ok(match flow {
+        FlowArg::MeanField | FlowArg::MeanFieldGh => {
+            let quad = if matches!(flow, FlowArg::MeanField) {
+                Quadrature::Riemann100
+            } else {
+                Quadrature::GaussHermite(40)
+            };
+            mean_field_entropy_flow(theta_smoothed, &grand_mean_rates(raster), quad)?.flow
+        }
+        FlowArg::Sampling => {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            sampling_entropy_flow(theta_smoothed, trajectories, 0.5, &mut rng)?.flow
+        }
+    })
+}
+
+/// Write the entropy-flow file of a (merged) state-space output folder.
+pub(super) fn write_entropy_flow(path: &Path, flow: &EntropyFlow) -> anyhow::Result<()> {
+    write_flow(path, flow)
+}
+
+/// Rows `range` of a `(T, N, D)` series as a `(T, B-A, D)` array.
+pub(super) fn theta_rows(theta: &ThetaSeries, range: &std::ops::Range<usize>) -> Vec<f64> {
+    let mut out = Vec::with_capacity(theta.n_steps() * range.len() * theta.dim());
+    for t in 0..theta.n_steps() {
+        for i in range.clone() {
+            out.extend_from_slice(theta.row(t, i));
+        }
+    }
+    out
+}
+
+/// `state-space --neurons A..B | --shard k/K`: the rows of the parameter
+/// arrays and of Q, the per-neuron evidence, then the manifest.
+fn state_space_shard(
+    a: &StateSpaceArgs,
+    raster: &crate::spikes::SpikeRaster,
+) -> anyhow::Result<()> {
+    let n = raster.n_units();
+    let range = a.shard.range(n)?.unwrap_or(0..n);
+    if a.tol.is_some() {
+        bail!(
+            "--tol stops on the total evidence of all neurons, so a shard would stop at a different iteration than a single run; drop --tol with --neurons/--shard"
+        );
+    }
+    let params = StateSpaceFit {
+        max_iter: a.max_iter,
+        tol: a.tol,
+        q_floor: a.q_floor,
+        neurons: Some(range.clone()),
+        ..Default::default()
+    }
+    .validate()?;
+    ensure_dir(&a.out)?;
+    super::shard::clear_manifest(&a.out)?;
+    let bar = CliProgress::new(format!(
+        "EM iterations, neurons {}..{}",
+        range.start, range.end
+    ));
+    let fit = params
+        .fit(raster, &bar, &StopToken::new())
+        .with_context(|| format!("fitting {}", a.raster.display()))?;
+    bar.finish();
+    for w in &fit.warnings {
+        eprintln!("warning: {w}");
+    }
+    let (t, d) = (fit.theta_smoothed.n_steps(), fit.theta_smoothed.dim());
+    let shape = [t, range.len(), d];
+    for (name, th) in [
+        ("theta_smoothed.npy", &fit.theta_smoothed),
+        ("theta_filtered.npy", &fit.theta_filtered),
+        ("theta_sd.npy", &fit.sd_smoothed),
+    ] {
+        npy::write_f64(&a.out.join(name), &shape, &theta_rows(th, &range))?;
+    }
+    let q = fit.q.rows(range.start, range.len()).into_owned();
+    text::write_matrix(&a.out.join("Q.csv"), &q)?;
+    text::write_rows(
+        &a.out.join("evidence_neurons.csv"),
+        fit.evidence_per_neuron.iter().map(|r| r.as_slice()),
+    )?;
+    let p = params.params();
+    let flow = a
+        .flow
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    let options = [
+        ("max_iter", p.max_iter.to_string()),
+        ("tol", format!("{:?}", p.tol)),
+        ("q_floor", format!("{:?}", p.q_floor)),
+        ("q_init", p.q_init.to_string()),
+        ("sigma0_init", p.sigma0_init.to_string()),
+        ("newton", format!("{:?}", p.newton)),
+        ("flow", flow),
+        ("flow_trajectories", a.flow_trajectories.to_string()),
+        ("seed", a.seed.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    super::shard::write_manifest(
+        &a.out,
+        "state-space",
+        &a.raster,
+        n,
+        options,
+        &range,
+        &[
+            "theta_smoothed.npy",
+            "theta_filtered.npy",
+            "theta_sd.npy",
+            "Q.csv",
+            "evidence_neurons.csv",
+        ],
+    )
 }
 
 /// Arguments of `isingscope synth-state-space`.

@@ -79,6 +79,11 @@ pub struct StateSpaceFit {
     pub q_floor: Option<f64>,
     /// Newton solve of each filter update.
     pub newton: NewtonOptions,
+    /// Fit only the receiving neurons `start ≤ i < end` (a shard; `None`:
+    /// all). The posterior factorises over neurons, so a shard's neurons
+    /// are bitwise those of the full fit (see [`crate::shard`]); the
+    /// result's arrays keep all N rows, zero outside the range.
+    pub neurons: Option<std::ops::Range<usize>>,
 }
 
 impl Default for StateSpaceFit {
@@ -90,6 +95,7 @@ impl Default for StateSpaceFit {
             sigma0_init: 1.0,
             q_floor: None,
             newton: NewtonOptions::default(),
+            neurons: None,
         }
     }
 }
@@ -137,6 +143,22 @@ impl StateSpaceFit {
                 "need at least one Newton step",
             ));
         }
+        if let Some(r) = &self.neurons {
+            if r.start >= r.end {
+                return Err(Error::param(
+                    "neurons",
+                    format!("{}..{}", r.start, r.end),
+                    "need a non-empty range start..end of receiving neurons",
+                ));
+            }
+            if self.tol.is_some() {
+                return Err(Error::param(
+                    "tol",
+                    self.tol.unwrap_or_default(),
+                    "the early stop watches the total evidence of all neurons, so a shard would stop at a different iteration than the full fit; run shards without tol",
+                ));
+            }
+        }
         Ok(ValidStateSpaceFit(self.clone()))
     }
 
@@ -175,6 +197,13 @@ pub struct StateSpaceResult {
     /// hyperparameters used in that iteration's E-step; iterations run and
     /// why the fit stopped.
     pub info: FitInfo,
+    /// Receiving neurons fitted (`0..N` unless [`StateSpaceFit::neurons`]
+    /// is set); rows outside it are zero.
+    pub neurons: std::ops::Range<usize>,
+    /// Laplace log evidence per EM iteration and fitted neuron:
+    /// `[iteration][i - neurons.start]` (nats); `info.objective[k]` is the
+    /// sum of row k over all neurons, in neuron order.
+    pub evidence_per_neuron: Vec<Vec<f64>>,
     /// Neurons that never spike in bins `0..T`: their outgoing couplings
     /// `J_ij` (column `1+j`) are not identifiable (posterior = prior, its
     /// variance grows linearly in `t`).
@@ -245,9 +274,19 @@ impl ValidStateSpaceFit {
             .map(|t| summary.patterns(t).len())
             .max()
             .unwrap_or(0);
-        let mut states: Vec<NeuronState> = (0..n)
+        let rows = p.neurons.clone().unwrap_or(0..n);
+        if rows.end > n {
+            return Err(Error::param(
+                "neurons",
+                format!("{}..{}", rows.start, rows.end),
+                format!("the raster has {n} units (neurons 0..{n})"),
+            ));
+        }
+        let mut states: Vec<NeuronState> = rows
+            .clone()
             .map(|_| NeuronState::new(n_steps, d, p.q_init, p.sigma0_init))
             .collect();
+        let mut evidence_per_neuron = Vec::new();
         let mstep = MStepOptions { q_floor: p.q_floor };
         let mut info = FitInfo::new("Laplace log evidence (nats)");
         info.reason = TerminationReason::MaxIterations;
@@ -261,8 +300,11 @@ impl ValidStateSpaceFit {
             }
             states.par_iter_mut().enumerate().try_for_each_init(
                 || Workspace::new(n_steps, d, max_patterns),
-                |ws, (i, st)| em_iteration(&summary, i, st, ws, &p.newton, &mstep, stop),
+                |ws, (k, st)| {
+                    em_iteration(&summary, rows.start + k, st, ws, &p.newton, &mstep, stop)
+                },
             )?;
+            evidence_per_neuron.push(states.iter().map(|s| s.evidence).collect::<Vec<f64>>());
             let evidence: f64 = states.iter().map(|s| s.evidence).sum();
             if !evidence.is_finite() {
                 return Err(Error::Diverged {
@@ -283,13 +325,18 @@ impl ValidStateSpaceFit {
                 break;
             }
         }
-        Ok(assemble(&summary, states, info, p))
+        let mut result = assemble(&summary, rows.start, states, info, p);
+        result.neurons = rows;
+        result.evidence_per_neuron = evidence_per_neuron;
+        Ok(result)
     }
 }
 
-/// Gather per-neuron states into the result arrays and warnings.
+/// Gather per-neuron states (neurons `row0 ..`) into the result arrays and
+/// warnings.
 fn assemble(
     summary: &DataSummary,
+    row0: usize,
     states: Vec<NeuronState>,
     info: FitInfo,
     p: &StateSpaceFit,
@@ -306,7 +353,8 @@ fn assemble(
     let mut warnings = Vec::new();
     let mut floored = Vec::new();
     let mut collapsed = Vec::new();
-    for (i, st) in states.iter().enumerate() {
+    for (k, st) in states.iter().enumerate() {
+        let i = row0 + k;
         for t in 0..n_steps {
             let r = t * d..(t + 1) * d;
             theta_smoothed
@@ -388,6 +436,8 @@ fn assemble(
         q,
         sigma0,
         info,
+        neurons: 0..n,
+        evidence_per_neuron: Vec::new(),
         silent_presynaptic,
         silent_postsynaptic,
         newton_unconverged,
