@@ -112,6 +112,69 @@ pub fn run_fit(
     let train = raster.slice_bins(0..split).map_err(message)?;
     let (h, j, info) = fit_couplings(req, &train, ctx)?;
     ctx.stop.check().map_err(message)?;
+    let check = model_check(&h, &j, raster, split, ctx)?;
+    Ok(FittedModel {
+        method: format!("{} (L2 = {})", req.method.title(), req.l2),
+        j,
+        h,
+        info,
+        generation: 0,
+        check: Some(check),
+    })
+}
+
+/// Open a fit folder written by `isingscope fit` or `isingscope merge`
+/// (J.csv, H.csv: row i = receiving neuron, raw values of a `--beta 1`
+/// fit) for the loaded raster, and run the model check on all its bins.
+pub fn load_fit_folder(
+    dir: &std::path::Path,
+    ds: &Dataset,
+    ctx: &JobContext<FittedModel>,
+) -> Result<FittedModel, String> {
+    use crate::io::text;
+    let j = text::read_square_matrix(&dir.join("J.csv")).map_err(message)?;
+    let h = text::read_vector(&dir.join("H.csv")).map_err(message)?;
+    let n = ds.raster.n_units();
+    if j.nrows() != n || h.len() != n {
+        return Err(format!(
+            "{}: J is {} x {} and H has {} values, but {} has {n} units",
+            dir.display(),
+            j.nrows(),
+            j.ncols(),
+            h.len(),
+            ds.name
+        ));
+    }
+    let t = ds.raster.n_bins();
+    if t < 2 {
+        return Err(format!(
+            "{}: a model check needs at least 2 time bins",
+            ds.name
+        ));
+    }
+    let check = model_check(&h, &j, &ds.raster, t, ctx)?;
+    let mut info = crate::progress::FitInfo::new("(fitted elsewhere)");
+    info.reason = TerminationReason::Converged;
+    Ok(FittedModel {
+        method: format!("opened from {}", dir.display()),
+        j,
+        h,
+        info,
+        generation: 0,
+        check: Some(check),
+    })
+}
+
+/// Predicted vs observed moments and the log-likelihood on bins `1..split`
+/// (training) and `split..T` (held out, if any) of effective (H, J).
+fn model_check(
+    h: &DVector<f64>,
+    j: &DMatrix<f64>,
+    raster: &crate::spikes::SpikeRaster,
+    split: usize,
+    ctx: &JobContext<FittedModel>,
+) -> Result<ModelCheck, String> {
+    let t = raster.n_bins();
     let model = KineticIsing::new(h.clone(), j.clone(), 1.0).map_err(message)?;
     let train_ll = mean_log_likelihood(&model, raster, 1..split).map_err(message)?;
     let heldout_ll = if split < t {
@@ -137,18 +200,11 @@ pub fn run_fit(
     )
     .map_err(message)?;
     let predicted = time_averaged_moments(&sim).map_err(message)?;
-    Ok(FittedModel {
-        method: format!("{} (L2 = {})", req.method.title(), req.l2),
-        j,
-        h,
-        info,
-        generation: 0,
-        check: Some(ModelCheck {
-            observed,
-            predicted,
-            train_ll,
-            heldout_ll,
-        }),
+    Ok(ModelCheck {
+        observed,
+        predicted,
+        train_ll,
+        heldout_ll,
     })
 }
 
