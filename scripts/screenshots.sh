@@ -43,3 +43,14 @@ for phase in disordered:0.8 ordered:2.0; do
 RON
   SHOT_DELAY=${LAB_DELAY:-15} shoot phase-lab "phase-lab-$name.png" "$tmp/$name.ron"
 done
+# The phase diagram in the (J0, β) plane with the current point (teaching view).
+cat > "$tmp/axes.ron" <<RON
+(tab: PhaseLab, phase_lab: (n: 512, j0: 1.6, dj: 0.5, h0: 0.0, beta: 1.0, seed: 1, playing: true, diagram_x: J0, diagram_y: Beta))
+RON
+SHOT_DELAY=${LAB_DELAY:-15} shoot phase-lab phase-lab-axes.png "$tmp/axes.ron"
+# The Mean-field lab's β sweep across β_c (the Plefka paper's comparison;
+# N = 256 so that the debug build finishes within the delay).
+cat > "$tmp/mflab.ron" <<RON
+(tab: MeanFieldLab, meanfield_lab: (n: 256, j0: 1.0, dj: 0.1, h0: 0.5, seed: 1, beta_from: 0.7, beta_to: 1.5, points: 9, steps: 128, trials: 1000))
+RON
+SHOT_DELAY=${MF_DELAY:-240} shoot mean-field-lab meanfield-lab.png "$tmp/mflab.ron" --fit

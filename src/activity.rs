@@ -131,9 +131,14 @@ impl ActivityPyramid {
                 }
             }
             None => {
+                // Zoomed in: count each bin in the column its spikes go to
+                // (the even split above can put a bin's count and the bin
+                // itself in different columns when columns outnumber bins).
+                bins.iter_mut().for_each(|b| *b = 0);
                 for bin in start..end {
                     let (r, t) = (bin / self.bins_per_trial, bin % self.bins_per_trial);
                     let x = column(bin).min(width - 1);
+                    bins[x] += 1;
                     for i in raster.active_units(r, t) {
                         counts[i * width + x] += 1;
                     }

@@ -35,6 +35,7 @@ fn open_app(
         AppTab::Couplings => Tab::Couplings,
         AppTab::Fit => Tab::Fit,
         AppTab::PhaseLab => Tab::PhaseLab,
+        AppTab::MeanFieldLab => Tab::MeanFieldLab,
         AppTab::StateSpace => Tab::StateSpace,
     });
     isingscope::app::run(file, tab, fit)

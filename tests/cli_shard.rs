@@ -249,6 +249,33 @@ fn merge_refuses_other_rasters_other_options_and_bad_coverage() {
         ]),
         &["--method ml only"],
     );
+    // Cross-validation and the checks need every neuron.
+    assert_fails(
+        &isingscope(&[
+            "fit",
+            s(&a),
+            "--l2",
+            "cv",
+            "--shard",
+            "0/2",
+            "--out",
+            s(&p("x")),
+        ]),
+        &["--l2 cv"],
+    );
+    assert_fails(
+        &isingscope(&[
+            "fit",
+            s(&a),
+            "--fdr",
+            "0.05",
+            "--shard",
+            "0/2",
+            "--out",
+            s(&p("x")),
+        ]),
+        &["--fdr"],
+    );
 }
 
 /// Start a shard that runs for a long time.

@@ -287,7 +287,8 @@ fn a_fit_runs_to_completion_and_shows_its_heatmap() {
     let (r, _) = isingscope::app::plots::correlation_and_r2(&x, &y).unwrap();
     assert!(r > 0.95, "fitted vs true couplings r = {r}");
     // The model check and held-out likelihood are shown.
-    h.get_by_label_contains("held-out (last 20 %)");
+    h.get_by_label_contains("held-out -");
+    h.get_by_label_contains("Gain over the independent");
     h.get_by_label("Couplings").click();
     h.run_steps(3);
     h.get_by_label("Fitted couplings");
@@ -359,4 +360,43 @@ fn a_fit_folder_from_elsewhere_opens_with_its_model_check() {
     open_fit_folder(&mut h, &other);
     let msg = h.state().message().unwrap_or_default().to_string();
     assert!(msg.contains("other") && msg.contains("6 units"), "{msg}");
+}
+
+/// Zoomed in to fewer bins than pixel columns, the population rate has one
+/// point per column that holds a bin and none for the columns between bins
+/// (it used to draw zeros there: a comb), and every point is the rate of
+/// the bin under it, computed directly from the raster.
+#[test]
+fn the_population_rate_has_no_comb_when_zoomed_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.npy");
+    write_raster(&path, 300, 5);
+    let mut h = harness(Startup::Empty);
+    h.step();
+    load_path(&mut h, &path);
+    h.get_by_label("Raster").click();
+    h.run_steps(2);
+    h.state_mut()
+        .raster_mut()
+        .apply_view_state(&isingscope::app::raster_tab::RasterViewState {
+            trial: 0,
+            start: 100.0,
+            len: 20.0,
+        });
+    h.run_steps(3);
+    let ds = h.state().model().dataset.clone().expect("loaded");
+    let bin_s = ds.bin_seconds;
+    let rate = h.state_mut().raster_mut().rate.clone();
+    assert!(!rate.is_empty());
+    assert!(rate.len() <= 21, "{} points for 20 bins", rate.len());
+    for [t, r] in rate {
+        let bin = (t / bin_s).floor() as usize;
+        assert!((100..121).contains(&bin), "point at {t} s outside the view");
+        let spikes = (0..5).filter(|&i| ds.raster.get(0, bin, i)).count() as f64;
+        let want = spikes / 5.0 / bin_s;
+        assert!(
+            (r - want).abs() < 1e-9 * want.max(1.0),
+            "bin {bin}: {r} vs {want}"
+        );
+    }
 }

@@ -183,3 +183,51 @@ fn the_ui_keeps_its_frame_rate_while_the_lab_runs() {
         assert!(fps >= 30.0, "{fps:.0} frames/s at N = {n}");
     }
 }
+
+/// For every choice of the phase diagram's two axes, moving a slider of an
+/// axis parameter moves the dot along that axis (and only it), and moving
+/// a held parameter leaves the dot where it is.
+#[test]
+fn the_diagram_dot_follows_the_slider_on_every_axis_choice() {
+    use isingscope::sk_theory::SkParameter as P;
+    let mut h = lab();
+    let all = [P::Beta, P::J0, P::Dj, P::H0];
+    let slider = |p: P| match p {
+        P::Beta => ("β", 1.7),
+        P::J0 => ("J0", 1.3),
+        P::Dj => ("ΔJ", 0.9),
+        P::H0 => ("H0", 0.4),
+    };
+    for x in all {
+        for y in all {
+            if x == y {
+                continue;
+            }
+            {
+                let s = &mut h.state_mut().phase_lab_mut().settings;
+                s.diagram_x = x;
+                s.diagram_y = y;
+            }
+            h.run_steps(2);
+            for p in all {
+                let before = h.state().phase_lab().diagram_dot();
+                let (label, v) = slider(p);
+                // A value different from the current one.
+                let now = h.state().phase_lab().settings.value(p);
+                let target = if (now - v).abs() < 1e-9 { v - 0.2 } else { v };
+                set_slider(&mut h, label, target);
+                let after = h.state().phase_lab().diagram_dot();
+                let want = [
+                    if p == x { target } else { before[0] },
+                    if p == y { target } else { before[1] },
+                ];
+                for k in 0..2 {
+                    assert!(
+                        (after[k] - want[k]).abs() < 1e-9,
+                        "axes ({x:?}, {y:?}), slider {label} -> {target}: dot {after:?}, want {want:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! The Couplings tab: heatmaps of fitted or true J with a diverging scale
-//! centred at 0, a threshold, hover read-out, and a side-by-side comparison
-//! with a scatter plot and correlation.
+//! centred at 0, a threshold scaled to the data, hover read-out, J / z /
+//! "significant only" views of a maximum-likelihood fit (standard errors
+//! from the Fisher information, Benjamini–Hochberg at q = 0.05; other
+//! cells grey), and a side-by-side comparison with a scatter plot and
+//! correlation.
 
 use egui_plot::{Line, Plot, PlotPoints, Points};
 use nalgebra::DMatrix;
@@ -26,10 +29,27 @@ impl MatrixSource {
     }
 }
 
+/// How the fitted couplings are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CouplingView {
+    /// The couplings J.
+    J,
+    /// z = J / se.
+    Z,
+    /// J where Benjamini–Hochberg at q = 0.05 declares it non-zero; other
+    /// cells grey.
+    Significant,
+}
+
+/// FDR level of the "significant only" view.
+pub const VIEW_FDR: f64 = 0.05;
+
 /// View state of the Couplings tab.
 pub struct CouplingsTab {
     /// |J| below this is drawn white.
     pub threshold: f64,
+    /// J, z or significant-only (fitted couplings with standard errors).
+    pub view: CouplingView,
     left: MatrixSource,
     compare: bool,
     left_view: HeatmapView,
@@ -42,6 +62,7 @@ impl Default for CouplingsTab {
     fn default() -> Self {
         Self {
             threshold: 0.0,
+            view: CouplingView::J,
             left: MatrixSource::Fitted,
             compare: true,
             left_view: HeatmapView::new("couplings_left"),
@@ -49,6 +70,25 @@ impl Default for CouplingsTab {
             hovered: None,
         }
     }
+}
+
+/// The fitted matrix as `view` shows it (J, z, or J with non-significant
+/// cells NaN = grey); J when there are no standard errors.
+pub fn fitted_view(model: &AppModel, view: CouplingView) -> Option<(DMatrix<f64>, u64)> {
+    let f = model.fit.as_ref()?;
+    let se = f.check.as_ref().and_then(|c| c.se_j.as_ref());
+    let (m, key) = match (view, se) {
+        (CouplingView::Z, Some(se)) => (f.j.zip_map(se, |a, s| a / s), 1),
+        (CouplingView::Significant, Some(se)) => {
+            let sig = crate::fit::significance(&f.j, se, VIEW_FDR).ok()?;
+            (
+                f.j.zip_map(&sig.significant, |a, s| if s { a } else { f64::NAN }),
+                2,
+            )
+        }
+        _ => (f.j.clone(), 0),
+    };
+    Some((m, f.generation * 4 + key))
 }
 
 /// The matrix of a source, if available, with a generation key.
@@ -95,6 +135,14 @@ pub fn cluster_order(j: &DMatrix<f64>) -> Vec<usize> {
 }
 
 impl CouplingsTab {
+    /// The left panel's matrix in the current view.
+    fn shown_left(&self, model: &AppModel) -> Option<(DMatrix<f64>, u64)> {
+        match self.left {
+            MatrixSource::Fitted => fitted_view(model, self.view),
+            MatrixSource::True => matrix_of(model, MatrixSource::True),
+        }
+    }
+
     /// Draw the tab.
     pub fn ui(&mut self, ui: &mut egui::Ui, model: &AppModel, commands: &mut Vec<Command>) {
         let Some(ds) = &model.dataset else {
@@ -110,10 +158,36 @@ impl CouplingsTab {
                 ui.selectable_value(&mut self.left, MatrixSource::True, "true J");
                 ui.checkbox(&mut self.compare, "compare with the other");
             }
+            let has_se = model
+                .fit
+                .as_ref()
+                .and_then(|f| f.check.as_ref())
+                .is_some_and(|c| c.se_j.is_some());
+            if has_se && self.left == MatrixSource::Fitted {
+                ui.separator();
+                ui.selectable_value(&mut self.view, CouplingView::J, "J");
+                ui.selectable_value(&mut self.view, CouplingView::Z, "z = J/se");
+                ui.selectable_value(
+                    &mut self.view,
+                    CouplingView::Significant,
+                    "significant only (BH q = 0.05)",
+                );
+            }
+            // The slider spans the data: 0 to the largest |entry| shown.
+            let shown = self
+                .shown_left(model)
+                .map_or(1.0, |(m, _)| symmetric_limit(&m));
+            self.threshold = self.threshold.min(shown);
             ui.add(
-                egui::Slider::new(&mut self.threshold, 0.0..=1.0)
-                    .fixed_decimals(3)
-                    .text("threshold |J|"),
+                egui::Slider::new(&mut self.threshold, 0.0..=shown)
+                    .fixed_decimals(4)
+                    .text(
+                        if self.view == CouplingView::Z && self.left == MatrixSource::Fitted {
+                            "threshold |z|"
+                        } else {
+                            "threshold |J|"
+                        },
+                    ),
             );
             let any = matrix_of(model, self.left).or_else(|| matrix_of(model, MatrixSource::True));
             if let Some((j, _)) = any
@@ -130,12 +204,22 @@ impl CouplingsTab {
             return;
         }
         let labels = ds.unit_ids();
-        let left = matrix_of(model, self.left);
+        let left = self.shown_left(model);
+        if let Some(w) = model
+            .fit
+            .as_ref()
+            .and_then(|f| f.check.as_ref())
+            .and_then(|c| c.warning.as_ref())
+        {
+            ui.colored_label(egui::Color32::from_rgb(160, 0, 0), format!("Warning: {w}"));
+        }
         let right_source = match self.left {
             MatrixSource::Fitted => MatrixSource::True,
             MatrixSource::True => MatrixSource::Fitted,
         };
-        let right = if self.compare {
+        // z and significant-only are not on the scale of the true J.
+        let plain = self.left == MatrixSource::True || self.view == CouplingView::J;
+        let right = if self.compare && plain {
             matrix_of(model, right_source)
         } else {
             None

@@ -135,15 +135,37 @@ pub struct FittedModel {
     pub check: Option<ModelCheck>,
 }
 
-/// Predicted vs observed statistics of a fitted model.
+/// Predicted vs observed statistics of a fitted model, and what the fit
+/// is worth (library checks of issue 13, computed on the worker).
 #[derive(Clone, Debug)]
 pub struct ModelCheck {
     /// Observed moments of the data.
     pub observed: Moments,
-    /// Moments of a simulation of the fitted model.
+    /// Moments of a simulation of the fitted model started from the
+    /// data's own states.
     pub predicted: Moments,
+    /// Sampling standard errors of the observed moments.
+    pub observed_se: crate::fit::check::MomentErrors,
+    /// How the simulation was started (one line).
+    pub description: String,
+    /// What was held out (one line).
+    pub holdout: String,
+    /// Whether free runs from random states end elsewhere.
+    pub multistable: bool,
+    /// The multistability verdict in words.
+    pub multistability: String,
+    /// With trials: observed and predicted m_i(t) (N × T).
+    pub m_t: Option<(DMatrix<f64>, DMatrix<f64>)>,
     /// Mean log-likelihood per bin and neuron on the training bins (nats).
     pub train_ll: f64,
-    /// The same on the held-out last 20 % of bins, if held out.
+    /// The same on the held-out transitions, if any.
     pub heldout_ll: Option<f64>,
+    /// Per-unit gain over the independent model (held-out when available).
+    pub gain: crate::fit::check::LlGain,
+    /// Standard errors of J (ML only).
+    pub se_j: Option<DMatrix<f64>>,
+    /// Why the fit is not to be trusted, if it is not.
+    pub warning: Option<String>,
+    /// The cross-validation curve when L2 was chosen by CV.
+    pub cv: Option<crate::fit::cv::CvResult>,
 }

@@ -1,23 +1,23 @@
 //! The Fit tab: choose a method, fit in the background with a live
-//! convergence plot, and check the fit the way people do — fitted vs true
-//! couplings (simulated data), predicted vs observed moments from a
-//! simulation of the fitted model, and the held-out log-likelihood.
+//! convergence plot, and check the fit in ways that cannot mislead: a
+//! warning banner for failed fits, hold-out of whole trials (or a block),
+//! the per-unit log-likelihood gain over the independent model, moments
+//! of a simulation started from the data's own states (with the
+//! multistability verdict), fitted vs true couplings (simulated data) and
+//! the cross-validation curve of L2.
 
 use egui_plot::{Line, Plot, PlotPoints, Points};
 use nalgebra::{DMatrix, DVector};
-use rand::SeedableRng;
 
 use super::dataset::{Dataset, FittedModel, ModelCheck};
 use super::plots::correlation_and_r2;
 use super::worker::{JobContext, message};
 use super::{AppModel, Command};
 use crate::fit::MlFit;
+use crate::fit::check::{self, CheckOptions, Holdout};
+use crate::fit::cv::{CvOptions, cross_validate_l2};
 use crate::meanfield::Method;
 use crate::meanfield::inverse::{MomentMatching, MomentTargets};
-use crate::model::KineticIsing;
-use crate::model::likelihood::mean_log_likelihood;
-use crate::model::simulate::{InitialState, SimulationOptions, simulate};
-use crate::model::stats::time_averaged_moments;
 use crate::progress::TerminationReason;
 
 /// Fitting methods offered in the app.
@@ -77,8 +77,13 @@ pub struct FitSettings {
     pub method: FitMethod,
     /// L2 penalty strength on J.
     pub l2: f64,
-    /// Hold out the last 20 % of bins for the held-out log-likelihood.
+    /// Hold out part of the data for the checks.
     pub holdout: bool,
+    /// Hold out whole trials (when the data have trials) rather than the
+    /// last block of bins.
+    pub holdout_trials: bool,
+    /// Choose L2 by 5-fold cross-validation (ML only).
+    pub l2_cv: bool,
 }
 
 impl Default for FitSettings {
@@ -87,6 +92,8 @@ impl Default for FitSettings {
             method: FitMethod::MaximumLikelihood,
             l2: 0.0,
             holdout: true,
+            holdout_trials: true,
+            l2_cv: false,
         }
     }
 }
@@ -94,7 +101,7 @@ impl Default for FitSettings {
 /// A fit to run.
 pub type FitRequest = FitSettings;
 
-/// Fit on a worker thread, then run the model check.
+/// Fit on a worker thread, then run the checks (library: `fit::check`).
 pub fn run_fit(
     req: &FitRequest,
     ds: &Dataset,
@@ -102,30 +109,87 @@ pub fn run_fit(
 ) -> Result<FittedModel, String> {
     let raster = &ds.raster;
     let t = raster.n_bins();
-    if t < 2 {
+    if t < 3 {
         return Err(format!(
-            "{}: a fit needs at least 2 time bins; this dataset has {t}",
+            "{}: a fit needs at least 3 time bins; this dataset has {t}",
             ds.name
         ));
     }
-    let split = if req.holdout && t >= 20 { t - t / 5 } else { t };
-    let train = raster.slice_bins(0..split).map_err(message)?;
-    let (h, j, info) = fit_couplings(req, &train, ctx)?;
+    let holdout = if !req.holdout {
+        Holdout::None
+    } else if req.holdout_trials && raster.n_trials() >= 5 {
+        Holdout::Trials { every: 5 }
+    } else if t >= 20 {
+        Holdout::Block { fraction: 0.2 }
+    } else {
+        Holdout::None
+    };
+    let parts = check::split(raster, holdout).map_err(message)?;
+    let is_ml = req.method == FitMethod::MaximumLikelihood;
+    let cv = if is_ml && req.l2_cv {
+        Some(
+            cross_validate_l2(&parts.train, &CvOptions::default(), ctx, &ctx.stop)
+                .map_err(message)?,
+        )
+    } else {
+        None
+    };
+    let mut req = req.clone();
+    if let Some(cv) = &cv {
+        req.l2 = cv.chosen_l2();
+    }
+    let (h, j, info) = fit_couplings(&req, &parts.train, ctx)?;
     ctx.stop.check().map_err(message)?;
-    let check = model_check(&h, &j, raster, split, ctx)?;
+    let h_ind = check::independent_fields(&parts.train);
+    let train_gain = check::ll_gain(&parts.train, &h, &j, &h_ind, false).map_err(message)?;
+    let gain = match &parts.test {
+        Some(test) => check::ll_gain(test, &h, &j, &h_ind, true).map_err(message)?,
+        None => train_gain.clone(),
+    };
+    let se_j = if is_ml {
+        crate::fit::standard_errors(&parts.train, &h, &j, req.l2)
+            .ok()
+            .map(|s| s.j)
+    } else {
+        None
+    };
+    let title = req.method.title();
+    let warning = check::assess_fit(&title, !is_ml, &info, Some(&gain)).map(|w| w.to_string());
+    let mc =
+        check::model_check(raster, &h, &j, &CheckOptions::default(), &ctx.stop).map_err(message)?;
     Ok(FittedModel {
-        method: format!("{} (L2 = {})", req.method.title(), req.l2),
+        method: format!(
+            "{title} (L2 = {}{})",
+            req.l2,
+            if cv.is_some() { ", by CV" } else { "" }
+        ),
         j,
         h,
         info,
         generation: 0,
-        check: Some(check),
+        check: Some(ModelCheck {
+            multistability: mc.multistability_message(),
+            multistable: mc.multistable,
+            m_t: mc.m_t_observed.zip(mc.m_t_predicted),
+            observed: mc.observed,
+            predicted: mc.predicted,
+            observed_se: mc.observed_se,
+            description: mc.description,
+            holdout: parts.description,
+            train_ll: train_gain.mean_model(),
+            heldout_ll: parts.test.as_ref().map(|_| gain.mean_model()),
+            gain,
+            se_j,
+            warning,
+            cv,
+        }),
     })
 }
 
 /// Open a fit folder written by `isingscope fit` or `isingscope merge`
 /// (J.csv, H.csv: row i = receiving neuron, raw values of a `--beta 1`
-/// fit) for the loaded raster, and run the model check on all its bins.
+/// fit, e.g. merged cluster shards) for the loaded raster, and run the
+/// checks on all its bins (in-sample: the fit's hold-out is unknown).
 pub fn load_fit_folder(
     dir: &std::path::Path,
     ds: &Dataset,
@@ -134,7 +198,8 @@ pub fn load_fit_folder(
     use crate::io::text;
     let j = text::read_square_matrix(&dir.join("J.csv")).map_err(message)?;
     let h = text::read_vector(&dir.join("H.csv")).map_err(message)?;
-    let n = ds.raster.n_units();
+    let raster = &ds.raster;
+    let n = raster.n_units();
     if j.nrows() != n || h.len() != n {
         return Err(format!(
             "{}: J is {} x {} and H has {} values, but {} has {n} units",
@@ -145,14 +210,11 @@ pub fn load_fit_folder(
             ds.name
         ));
     }
-    let t = ds.raster.n_bins();
-    if t < 2 {
-        return Err(format!(
-            "{}: a model check needs at least 2 time bins",
-            ds.name
-        ));
-    }
-    let check = model_check(&h, &j, &ds.raster, t, ctx)?;
+    let parts = check::split(raster, Holdout::None).map_err(message)?;
+    let h_ind = check::independent_fields(&parts.train);
+    let gain = check::ll_gain(&parts.train, &h, &j, &h_ind, false).map_err(message)?;
+    let mc =
+        check::model_check(raster, &h, &j, &CheckOptions::default(), &ctx.stop).map_err(message)?;
     let mut info = crate::progress::FitInfo::new("(fitted elsewhere)");
     info.reason = TerminationReason::Converged;
     Ok(FittedModel {
@@ -161,50 +223,22 @@ pub fn load_fit_folder(
         h,
         info,
         generation: 0,
-        check: Some(check),
-    })
-}
-
-/// Predicted vs observed moments and the log-likelihood on bins `1..split`
-/// (training) and `split..T` (held out, if any) of effective (H, J).
-fn model_check(
-    h: &DVector<f64>,
-    j: &DMatrix<f64>,
-    raster: &crate::spikes::SpikeRaster,
-    split: usize,
-    ctx: &JobContext<FittedModel>,
-) -> Result<ModelCheck, String> {
-    let t = raster.n_bins();
-    let model = KineticIsing::new(h.clone(), j.clone(), 1.0).map_err(message)?;
-    let train_ll = mean_log_likelihood(&model, raster, 1..split).map_err(message)?;
-    let heldout_ll = if split < t {
-        Some(mean_log_likelihood(&model, raster, split..t).map_err(message)?)
-    } else {
-        None
-    };
-    let observed = time_averaged_moments(raster).map_err(message)?;
-    // Simulate as many transitions as the data have (at most 200,000).
-    let steps = (raster.n_trials() * (t - 1)).clamp(100, 200_000);
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(7);
-    let opts = SimulationOptions {
-        steps,
-        trials: 1,
-        init: InitialState::Random,
-    };
-    let sim = simulate(
-        &model,
-        &opts,
-        &mut rng,
-        &crate::progress::NoProgress,
-        &ctx.stop,
-    )
-    .map_err(message)?;
-    let predicted = time_averaged_moments(&sim).map_err(message)?;
-    Ok(ModelCheck {
-        observed,
-        predicted,
-        train_ll,
-        heldout_ll,
+        check: Some(ModelCheck {
+            multistability: mc.multistability_message(),
+            multistable: mc.multistable,
+            m_t: mc.m_t_observed.zip(mc.m_t_predicted),
+            observed: mc.observed,
+            predicted: mc.predicted,
+            observed_se: mc.observed_se,
+            description: mc.description,
+            holdout: parts.description,
+            train_ll: gain.mean_model(),
+            heldout_ll: None,
+            gain,
+            se_j: None,
+            warning: None,
+            cv: None,
+        }),
     })
 }
 
@@ -247,6 +281,8 @@ pub struct FitTab {
     settings: FitSettings,
     export_dir: String,
     export_message: Option<String>,
+    /// Sort the gain table by gain (largest first) instead of by unit.
+    sort_by_gain: bool,
 }
 
 impl Default for FitTab {
@@ -255,17 +291,32 @@ impl Default for FitTab {
             settings: FitSettings::default(),
             export_dir: "fit-export".into(),
             export_message: None,
+            sort_by_gain: true,
         }
     }
 }
 
-/// Write J and H (effective) as CSV (row i = receiving neuron) and NPY.
-pub fn export_fit(fit: &FittedModel, dir: &std::path::Path) -> Result<(), String> {
-    use crate::io::{npy, text};
+/// Write J and H (effective) as CSV (row i = receiving neuron) and NPY,
+/// J_se.csv when standard errors are known, and units.csv (column index,
+/// unit id, label) so that rows carry unit identity.
+pub fn export_fit(
+    fit: &FittedModel,
+    units: &[super::dataset::UnitInfo],
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    use crate::io::{npy, output, text};
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let n = fit.h.len();
     text::write_matrix(&dir.join("J.csv"), &fit.j).map_err(message)?;
     text::write_vector(&dir.join("H.csv"), fit.h.as_slice()).map_err(message)?;
+    if let Some(se) = fit.check.as_ref().and_then(|c| c.se_j.as_ref()) {
+        text::write_matrix(&dir.join("J_se.csv"), se).map_err(message)?;
+    }
+    let mut u = String::from("column,unit_id,label\n");
+    for (k, unit) in units.iter().enumerate() {
+        u.push_str(&format!("{k},{},{}\n", unit.id, unit.label));
+    }
+    output::write_bytes(&dir.join("units.csv"), u.as_bytes()).map_err(message)?;
     let row_major: Vec<f64> = (0..n)
         .flat_map(|i| (0..n).map(move |k| (i, k)))
         .map(|(i, k)| fit.j[(i, k)])
@@ -294,6 +345,7 @@ impl FitTab {
         commands: &mut Vec<Command>,
     ) {
         ui.heading("Fit couplings and fields");
+        let trials = model.dataset.as_ref().map_or(1, |d| d.raster.n_trials());
         ui.horizontal(|ui| {
             ui.label("Method:");
             egui::ComboBox::from_label("fit method")
@@ -309,12 +361,42 @@ impl FitTab {
                         ui.selectable_value(&mut self.settings.method, f, f.title());
                     }
                 });
-            ui.add(
+            let is_ml = self.settings.method == FitMethod::MaximumLikelihood;
+            ui.add_enabled(
+                !(is_ml && self.settings.l2_cv),
                 egui::Slider::new(&mut self.settings.l2, 0.0..=1.0)
-                    .fixed_decimals(4)
+                    .logarithmic(true)
+                    .smallest_positive(1e-6)
+                    .fixed_decimals(6)
                     .text("L2 penalty"),
             );
-            ui.checkbox(&mut self.settings.holdout, "hold out the last 20 % of bins");
+            ui.add_enabled(
+                is_ml,
+                egui::Checkbox::new(&mut self.settings.l2_cv, "choose L2 by 5-fold CV"),
+            );
+        });
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut self.settings.holdout, "hold out data for the checks:");
+            ui.add_enabled_ui(self.settings.holdout, |ui| {
+                ui.add_enabled(
+                    trials >= 5,
+                    egui::RadioButton::new(
+                        self.settings.holdout_trials && trials >= 5,
+                        "every 5th whole trial",
+                    ),
+                )
+                .clicked()
+                .then(|| self.settings.holdout_trials = true);
+                if ui
+                    .radio(
+                        !self.settings.holdout_trials || trials < 5,
+                        "the last 20 % of bins (one block)",
+                    )
+                    .clicked()
+                {
+                    self.settings.holdout_trials = false;
+                }
+            });
             let ready = model.dataset.is_some() && !busy;
             if ui
                 .add_enabled(ready, egui::Button::new("Run fit"))
@@ -326,6 +408,30 @@ impl FitTab {
                 commands.push(Command::CancelJob);
             }
         });
+        if let Some(check) = model.fit.as_ref().and_then(|f| f.check.as_ref()) {
+            match &check.warning {
+                Some(w) => {
+                    egui::Frame::new()
+                        .fill(egui::Color32::from_rgb(255, 228, 225))
+                        .inner_margin(6.0)
+                        .show(ui, |ui| {
+                            ui.colored_label(
+                                egui::Color32::from_rgb(160, 0, 0),
+                                format!("Warning: {w}"),
+                            );
+                        });
+                }
+                None => {
+                    ui.label("No problems found: the fit converged and predicts better than the independent model.");
+                }
+            }
+            let colour = if check.multistable {
+                egui::Color32::from_rgb(160, 80, 0)
+            } else {
+                ui.visuals().text_color()
+            };
+            ui.colored_label(colour, format!("Multistability: {}.", check.multistability));
+        }
         let shown: Option<Vec<f64>> = trace
             .map(|t| t.to_vec())
             .or_else(|| model.fit.as_ref().map(|f| f.info.objective.clone()));
@@ -345,32 +451,55 @@ impl FitTab {
                 .map(|(k, &v)| [k as f64 + 1.0, v])
                 .collect();
             Plot::new("fit_convergence")
-                .height(220.0)
+                .height(180.0)
                 .x_axis_label("iteration")
                 .show(ui, |plot| {
                     plot.line(Line::new("objective", PlotPoints::from(pts)))
                 });
             let ui = &mut cols[1];
             if let Some(check) = model.fit.as_ref().and_then(|f| f.check.as_ref()) {
+                ui.label(format!("Hold-out: {}.", check.holdout));
                 ui.label(format!(
-                    "Log-likelihood per bin and neuron: training {:.5} nats{}",
+                    "Log-likelihood per bin and neuron: training {:.5} nats{}; independent model {:.5}",
                     check.train_ll,
                     check
                         .heldout_ll
-                        .map(|h| format!(", held-out (last 20 %) {h:.5} nats"))
-                        .unwrap_or_default()
+                        .map(|h| format!(", held-out {h:.5} nats"))
+                        .unwrap_or_default(),
+                    check.gain.mean_independent()
                 ));
+                if let Some(cv) = &check.cv {
+                    cv_plot(ui, cv);
+                } else {
+                    self.gain_table(ui, model, check);
+                }
             }
         });
         let Some(fit) = &model.fit else { return };
+        if let Some(check) = &fit.check
+            && check.cv.is_some()
+        {
+            self.gain_table(ui, model, check);
+        }
         ui.horizontal(|ui| {
             let l = ui.label("Export folder:");
             ui.add(egui::TextEdit::singleline(&mut self.export_dir).desired_width(200.0))
                 .labelled_by(l.id);
-            if ui.button("Export J and H (CSV, NPY)").clicked() {
+            if ui
+                .button("Export J and H (CSV, NPY) with units.csv")
+                .clicked()
+            {
                 let dir = std::path::PathBuf::from(&self.export_dir);
-                self.export_message = Some(match export_fit(fit, &dir) {
-                    Ok(()) => format!("Wrote J.csv, H.csv, J.npy, H.npy to {}", dir.display()),
+                let units = model
+                    .dataset
+                    .as_ref()
+                    .map(|d| d.units.clone())
+                    .unwrap_or_default();
+                self.export_message = Some(match export_fit(fit, &units, &dir) {
+                    Ok(()) => format!(
+                        "Wrote J.csv, H.csv, J.npy, H.npy, units.csv to {}",
+                        dir.display()
+                    ),
                     Err(e) => e,
                 });
             }
@@ -380,28 +509,158 @@ impl FitTab {
         });
         let Some(check) = &fit.check else { return };
         ui.separator();
-        ui.label("Model check: moments of a simulation of the fitted model vs the data");
+        ui.label(format!(
+            "Model check: moments of a simulation of the fitted model started from the data's own states ({}) vs the data",
+            check.description
+        ));
         ui.columns(4, |cols| {
             let o = &check.observed;
             let p = &check.predicted;
-            scatter_ui(&mut cols[0], "m", o.m.as_slice(), p.m.as_slice());
+            let e = &check.observed_se;
+            moment_ui(
+                &mut cols[0],
+                "m",
+                "m_i: mean spin (+1 active, -1 silent) of each unit",
+                o.m.as_slice(),
+                p.m.as_slice(),
+                e.m.as_slice(),
+            );
             let off = |m: &DMatrix<f64>| -> Vec<f64> {
                 let n = m.nrows();
                 (0..n)
-                    .flat_map(|i| (0..n).filter(move |&k| k != i).map(move |k| (i, k)))
+                    .flat_map(|i| (i + 1..n).map(move |k| (i, k)))
                     .map(|(i, k)| m[(i, k)])
                     .collect()
             };
-            scatter_ui(&mut cols[1], "C (off-diagonal)", &off(&o.c), &off(&p.c));
+            moment_ui(
+                &mut cols[1],
+                "C (i < j)",
+                "C_ij: equal-time covariance of units i and j (the kinetic model has no equal-time couplings; C arises through shared input)",
+                &off(&o.c),
+                &off(&p.c),
+                &off(&e.c),
+            );
             let all = |m: &DMatrix<f64>| -> Vec<f64> { m.iter().copied().collect() };
-            scatter_ui(&mut cols[2], "D", &all(&o.d), &all(&p.d));
+            moment_ui(
+                &mut cols[2],
+                "D",
+                "D_ij: covariance of unit i at t with unit j at t-1 (what J explains)",
+                &all(&o.d),
+                &all(&p.d),
+                &all(&e.d),
+            );
             if let Some(truth) = model.dataset.as_ref().and_then(|d| d.truth.as_ref()) {
                 let tj: Vec<f64> = (&truth.j * truth.beta).iter().copied().collect();
                 let fj: Vec<f64> = fit.j.iter().copied().collect();
+                cols[3].label("J: fitted vs true couplings (simulated data)");
                 scatter_ui(&mut cols[3], "J: fitted vs true", &tj, &fj);
             }
         });
     }
+
+    /// Per-unit log-likelihood gain over the independent model, sortable,
+    /// with the population mean.
+    fn gain_table(&mut self, ui: &mut egui::Ui, model: &AppModel, check: &ModelCheck) {
+        let g = &check.gain;
+        ui.label(format!(
+            "Gain over the independent (rate-only) model, one-step-ahead, {} ({} transitions): population mean {:.5} nats per bin",
+            if g.heldout { "held-out" } else { "in-sample" },
+            g.transitions,
+            g.mean_nats_per_bin()
+        ));
+        ui.horizontal(|ui| {
+            ui.label("Sort:");
+            ui.selectable_value(&mut self.sort_by_gain, true, "by gain");
+            ui.selectable_value(&mut self.sort_by_gain, false, "by unit");
+        });
+        let ids = model
+            .dataset
+            .as_ref()
+            .map(|d| d.unit_ids())
+            .unwrap_or_default();
+        let mut order: Vec<usize> = (0..g.nats_per_bin.len()).collect();
+        if self.sort_by_gain {
+            order.sort_by(|&a, &b| g.nats_per_bin[b].total_cmp(&g.nats_per_bin[a]));
+        }
+        egui::ScrollArea::vertical()
+            .id_salt("gain_table")
+            .max_height(140.0)
+            .show(ui, |ui| {
+                egui::Grid::new("gain_grid").striped(true).show(ui, |ui| {
+                    ui.strong("unit");
+                    ui.strong("gain (nats/bin)");
+                    ui.strong("gain (bits/spike)");
+                    ui.end_row();
+                    for i in order {
+                        ui.label(ids.get(i).cloned().unwrap_or_else(|| i.to_string()));
+                        ui.label(format!("{:.5}", g.nats_per_bin[i]));
+                        ui.label(format!("{:.4}", g.bits_per_spike[i]));
+                        ui.end_row();
+                    }
+                });
+            });
+    }
+}
+
+/// The cross-validation curve: held-out log-likelihood ± s.e. against
+/// log10 L2, the choice marked.
+fn cv_plot(ui: &mut egui::Ui, cv: &crate::fit::cv::CvResult) {
+    ui.label(format!(
+        "L2 by {}-fold cross-validation over {}: chose {:.3e} (held-out log-likelihood per bin per neuron vs log10 L2; bars: ±1 s.e.)",
+        cv.folds,
+        cv.unit,
+        cv.chosen_l2()
+    ));
+    let x: Vec<f64> = cv.l2.iter().map(|&l| l.max(1e-12).log10()).collect();
+    let pts: Vec<[f64; 2]> = x
+        .iter()
+        .zip(&cv.heldout_loglik)
+        .map(|(&a, &b)| [a, b])
+        .collect();
+    Plot::new("cv_curve")
+        .height(140.0)
+        .x_axis_label("log10 L2")
+        .show(ui, |plot| {
+            plot.line(Line::new(
+                "held-out log-likelihood",
+                PlotPoints::from(pts.clone()),
+            ));
+            for (k, p) in pts.iter().enumerate() {
+                let s = cv.se[k];
+                plot.line(Line::new(
+                    format!("s.e. {k}"),
+                    PlotPoints::from(vec![[p[0], p[1] - s], [p[0], p[1] + s]]),
+                ));
+            }
+            plot.points(Points::new("chosen", PlotPoints::from(vec![pts[cv.chosen]])).radius(5.0));
+        });
+}
+
+/// One moment: a scatter with R² when there are enough points, else a
+/// small table (observed, predicted, difference, observed s.e.).
+fn moment_ui(ui: &mut egui::Ui, name: &str, what: &str, x: &[f64], y: &[f64], se: &[f64]) {
+    ui.label(what);
+    if x.len() < 10 {
+        ui.strong(name);
+        egui::Grid::new(format!("table_{name}"))
+            .striped(true)
+            .show(ui, |ui| {
+                for h in ["#", "observed", "predicted", "difference", "s.e."] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for k in 0..x.len() {
+                    ui.label(k.to_string());
+                    ui.label(format!("{:.4}", x[k]));
+                    ui.label(format!("{:.4}", y[k]));
+                    ui.label(format!("{:+.4}", y[k] - x[k]));
+                    ui.label(format!("{:.4}", se[k]));
+                    ui.end_row();
+                }
+            });
+        return;
+    }
+    scatter_ui(ui, name, x, y);
 }
 
 /// Observed (x) vs predicted (y) with the identity line and R².

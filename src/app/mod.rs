@@ -11,6 +11,7 @@ pub mod couplings_tab;
 pub mod data_tab;
 pub mod dataset;
 pub mod fit_tab;
+pub mod meanfield_lab;
 pub mod phase_lab;
 pub mod plots;
 pub mod raster_tab;
@@ -37,18 +38,21 @@ pub enum Tab {
     Fit,
     /// The phase-transition lab.
     PhaseLab,
+    /// Plefka approximations against the true dynamics.
+    MeanFieldLab,
     /// The state-space model.
     StateSpace,
 }
 
 impl Tab {
     /// All tabs in order.
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Data,
         Tab::Raster,
         Tab::Couplings,
         Tab::Fit,
         Tab::PhaseLab,
+        Tab::MeanFieldLab,
         Tab::StateSpace,
     ];
     /// The tab's title.
@@ -59,6 +63,7 @@ impl Tab {
             Tab::Couplings => "Couplings",
             Tab::Fit => "Fit",
             Tab::PhaseLab => "Phase lab",
+            Tab::MeanFieldLab => "Mean-field lab",
             Tab::StateSpace => "State space",
         }
     }
@@ -142,6 +147,7 @@ pub struct IsingScopeApp {
     couplings: couplings_tab::CouplingsTab,
     fit: fit_tab::FitTab,
     phase_lab: phase_lab::PhaseLab,
+    meanfield_lab: meanfield_lab::MeanFieldLab,
     state_space: state_space_tab::StateSpaceTab,
     job: Option<RunningJob>,
     /// Messages for the user (errors name the file and the problem).
@@ -190,6 +196,7 @@ impl IsingScopeApp {
             couplings: couplings_tab::CouplingsTab::default(),
             fit: fit_tab::FitTab::default(),
             phase_lab: phase_lab::PhaseLab::default(),
+            meanfield_lab: meanfield_lab::MeanFieldLab::default(),
             state_space: state_space_tab::StateSpaceTab::default(),
             job: None,
             message: None,
@@ -202,12 +209,11 @@ impl IsingScopeApp {
             frames: 0,
         };
         app.apply_theme(&cc.egui_ctx);
-        let restored = app.prefs.last_session.clone();
         match startup {
-            Startup::Demo => match restored {
-                Some(s) if s.data_path.as_ref().is_some_and(|p| p.exists()) => app.apply_session(s),
-                _ => app.start_load(data_tab::LoadRequest::demo()),
-            },
+            // No arguments: always the bundled recording, as `--help` and
+            // the README say; the last session is one click away
+            // (File → Reopen last session).
+            Startup::Demo => app.start_load(data_tab::LoadRequest::demo()),
             Startup::File(path) => {
                 if path.extension().is_some_and(|e| e == "ron") {
                     app.open_session(&path);
@@ -245,6 +251,21 @@ impl IsingScopeApp {
     /// The state-space tab (for tests).
     pub fn state_space(&self) -> &state_space_tab::StateSpaceTab {
         &self.state_space
+    }
+
+    /// The Mean-field lab (for tests).
+    pub fn meanfield_lab(&self) -> &meanfield_lab::MeanFieldLab {
+        &self.meanfield_lab
+    }
+
+    /// The raster tab, mutable (for tests that set the view directly).
+    pub fn raster_mut(&mut self) -> &mut raster_tab::RasterTab {
+        &mut self.raster
+    }
+
+    /// The phase lab, mutable (for tests that set view options directly).
+    pub fn phase_lab_mut(&mut self) -> &mut phase_lab::PhaseLab {
+        &mut self.phase_lab
     }
 
     /// The phase lab (for tests).
@@ -370,8 +391,12 @@ impl IsingScopeApp {
                         Ok(mut fit) => {
                             self.model.generation += 1;
                             fit.generation = self.model.generation * 1000 + 1;
+                            let warning = fit.check.as_ref().and_then(|c| c.warning.clone());
                             self.model.fit = Some(fit);
-                            self.message = Some((false, "Fit finished.".into()));
+                            self.message = Some(match warning {
+                                Some(w) => (true, format!("Fit finished with a warning: {w}")),
+                                None => (false, "Fit finished.".into()),
+                            });
                         }
                         Err(e) => self.message = Some((true, e)),
                     }
@@ -415,8 +440,20 @@ impl IsingScopeApp {
 
     fn current_session(&self) -> session::Session {
         session::Session {
-            data_path: self.model.dataset.as_ref().and_then(|d| d.source.clone()),
-            load: self.data.last_request.clone(),
+            // Absolute paths: a session opened from another working
+            // directory must find the same files.
+            data_path: self
+                .model
+                .dataset
+                .as_ref()
+                .and_then(|d| d.source.clone())
+                .map(absolute),
+            load: self.data.last_request.clone().map(|mut r| {
+                if !r.path.as_os_str().is_empty() {
+                    r.path = absolute(r.path);
+                }
+                r
+            }),
             tab: self.tab,
             fit: self.fit.settings(),
             raster: self.raster.view_state(),
@@ -424,6 +461,7 @@ impl IsingScopeApp {
             order: self.model.order.clone(),
             phase_lab: self.phase_lab.settings.clone(),
             fitted: self.model.fit.as_ref().map(session::SavedFit::from_fit),
+            meanfield_lab: self.meanfield_lab.settings.clone(),
         }
     }
 
@@ -433,6 +471,17 @@ impl IsingScopeApp {
         self.raster.apply_view_state(&s.raster);
         self.couplings.threshold = s.couplings_threshold;
         self.phase_lab.apply_settings(s.phase_lab.clone());
+        let (lab, dropped) = s.meanfield_lab.clone().validated();
+        self.meanfield_lab.settings = lab;
+        if !dropped.is_empty() {
+            self.message = Some((
+                true,
+                format!(
+                    "session: Mean-field lab settings out of range were reset: {}",
+                    dropped.join(", ")
+                ),
+            ));
+        }
         if let Some(req) = s.load {
             if req.path.as_os_str().is_empty() || req.path.exists() {
                 self.start_load(req);
@@ -523,10 +572,27 @@ impl IsingScopeApp {
                     commands.push(Command::OpenSession(PathBuf::from(&self.session_path)));
                     ui.close();
                 }
+                let last = self.prefs.last_session.clone();
+                if ui
+                    .add_enabled(last.is_some(), egui::Button::new("Reopen last session"))
+                    .on_hover_text("the state the app was in when it was last closed")
+                    .clicked()
+                    && let Some(s) = last
+                {
+                    self.apply_session(s);
+                    ui.close();
+                }
                 ui.separator();
                 if ui.button("Save window as PNG").clicked() {
                     self.capture_window(ui.ctx());
                     ui.close();
+                }
+                ui.separator();
+                if ui
+                    .add(egui::Button::new("Quit").shortcut_text("Ctrl+Q"))
+                    .clicked()
+                {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                 }
             });
             ui.menu_button("View", |ui| {
@@ -590,6 +656,10 @@ impl IsingScopeApp {
         if ctx.input_mut(|i| i.consume_shortcut(&save)) {
             commands.push(Command::SaveSession(PathBuf::from(&self.session_path)));
         }
+        let quit = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::Q);
+        if ctx.input_mut(|i| i.consume_shortcut(&quit)) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         // Space plays/pauses where something plays, unless typing.
         let typing = ctx.memory(|m| m.focused().is_some());
         if !typing && ctx.input(|i| i.key_pressed(egui::Key::Space)) {
@@ -635,6 +705,7 @@ impl eframe::App for IsingScopeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.poll_job();
         self.phase_lab.logic(&self.wake);
+        self.meanfield_lab.logic();
         self.state_space.logic(ctx);
         if let Some(rx) = &self.capture_rx
             && let Ok(r) = rx.try_recv()
@@ -695,6 +766,10 @@ impl eframe::App for IsingScopeApp {
                     .fit
                     .ui(ui, &self.model, busy, trace.as_deref(), &mut commands),
                 Tab::PhaseLab => self.phase_lab.ui(ui, &self.wake),
+                Tab::MeanFieldLab => {
+                    let fitted = self.model.fit.as_ref().map(|f| (f.h.clone(), f.j.clone()));
+                    self.meanfield_lab.ui(ui, fitted, &self.wake)
+                }
                 Tab::StateSpace => {
                     let loaded = self
                         .model
@@ -714,6 +789,13 @@ impl eframe::App for IsingScopeApp {
         self.prefs.last_session = Some(self.current_session());
         eframe::set_value(storage, eframe::APP_KEY, &self.prefs);
     }
+}
+
+/// `p` made absolute (canonical when it exists).
+fn absolute(p: PathBuf) -> PathBuf {
+    std::fs::canonicalize(&p)
+        .or_else(|_| std::path::absolute(&p))
+        .unwrap_or(p)
 }
 
 /// Open the app window and run until it is closed; `tab` is shown first.
@@ -737,7 +819,10 @@ pub fn run(file: Option<PathBuf>, tab: Option<Tab>, fit: bool) -> anyhow::Result
             if let Some(t) = tab {
                 app.show_tab(t);
             }
-            if fit && app.tab == Tab::StateSpace {
+            if fit && app.tab == Tab::MeanFieldLab {
+                // The Mean-field lab's sweep with its current settings.
+                app.meanfield_lab.start(None, &app.wake);
+            } else if fit && app.tab == Tab::StateSpace {
                 // The state-space fit of synthetic trials (no data needed).
                 app.state_space.start_synthetic(&app.wake);
             } else {

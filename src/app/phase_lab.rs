@@ -8,7 +8,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
-use egui_plot::{HLine, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points};
+use egui_plot::{
+    Corner, HLine, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine,
+};
 use nalgebra::DMatrix;
 
 use super::plots::{HeatmapData, HeatmapView, diverging, symmetric_limit};
@@ -19,8 +21,8 @@ use crate::model::live::{
 };
 use crate::progress::NoProgress;
 use crate::sk_theory::{
-    GridAxis, SkGrid, SkParameter, SkPoint, SkQuantity, SkStationary, critical_beta, grid,
-    solve_stationary,
+    GridAxis, SkGrid, SkParameter, SkPoint, SkQuantity, SkStationary, critical_beta, critical_j0,
+    grid, ordered_dj_limit, solve_stationary,
 };
 
 /// Steps kept for the time plots.
@@ -62,6 +64,10 @@ pub struct PhaseLabSettings {
     pub sweep_reps: usize,
     /// Whether the simulation runs (restored from sessions).
     pub playing: bool,
+    /// Horizontal axis of the phase diagram.
+    pub diagram_x: SkParameter,
+    /// Vertical axis of the phase diagram (≠ `diagram_x`).
+    pub diagram_y: SkParameter,
 }
 
 impl Default for PhaseLabSettings {
@@ -81,6 +87,8 @@ impl Default for PhaseLabSettings {
             sweep_points: 8,
             sweep_reps: 4,
             playing: false,
+            diagram_x: SkParameter::Beta,
+            diagram_y: SkParameter::Dj,
         }
     }
 }
@@ -95,6 +103,15 @@ impl PhaseLabSettings {
             beta: self.beta,
         }
     }
+    /// The current value of a diagram parameter.
+    pub fn value(&self, p: SkParameter) -> f64 {
+        match p {
+            SkParameter::Beta => self.beta,
+            SkParameter::J0 => self.j0,
+            SkParameter::Dj => self.dj,
+            SkParameter::H0 => self.h0,
+        }
+    }
     fn point(&self) -> SkPoint {
         SkPoint {
             beta: self.beta,
@@ -104,6 +121,22 @@ impl PhaseLabSettings {
         }
     }
 }
+
+/// The range a phase-diagram axis spans (the sliders' ranges).
+pub fn axis_range(p: SkParameter) -> (f64, f64) {
+    match p {
+        SkParameter::Beta => (0.0, 4.0),
+        SkParameter::J0 => (-0.5, 2.5),
+        SkParameter::Dj => (0.0, 1.5),
+        SkParameter::H0 => (0.0, 1.5),
+    }
+}
+
+/// Quantities of the sweep and the time plots, each with one colour for its
+/// theory line, its simulated points and their error bars.
+const COLOR_M: Color32 = Color32::from_rgb(66, 133, 244);
+const COLOR_Q: Color32 = Color32::from_rgb(255, 145, 40);
+const COLOR_SIGMA: Color32 = Color32::from_rgb(60, 180, 90);
 
 /// The phase lab's view state and live buffers.
 pub struct PhaseLab {
@@ -123,9 +156,10 @@ pub struct PhaseLab {
     raster_texture: Option<TextureHandle>,
     theory: Option<SkStationary>,
     beta_c: Option<f64>,
+    j0_c: Option<f64>,
     theory_key: Option<[u64; 4]>,
     diagram: Option<SkGrid>,
-    diagram_key: Option<[u64; 3]>,
+    diagram_key: Option<[u64; 7]>,
     diagram_job: Option<Job<SkGrid>>,
     diagram_texture: Option<TextureHandle>,
     sweep: Vec<SweepPoint>,
@@ -150,6 +184,7 @@ impl Default for PhaseLab {
             raster_texture: None,
             theory: None,
             beta_c: None,
+            j0_c: None,
             theory_key: None,
             diagram: None,
             diagram_key: None,
@@ -297,7 +332,11 @@ impl PhaseLab {
         }
         let (t0, s0, _) = self.rate;
         let dt = t0.elapsed().as_secs_f64();
-        if dt > 1.0 {
+        if !self.settings.playing {
+            // Restart the rate window, so the first figure after Play is
+            // measured while playing.
+            self.rate = (std::time::Instant::now(), self.steps_received, 0.0);
+        } else if dt > 1.0 {
             self.rate = (
                 std::time::Instant::now(),
                 self.steps_received,
@@ -312,17 +351,36 @@ impl PhaseLab {
         if self.theory_key != Some(key) {
             self.theory = solve_stationary(&s.point()).ok();
             self.beta_c = critical_beta(s.j0, s.dj, s.h0);
+            self.j0_c = critical_j0(s.beta, s.dj, s.h0);
             self.theory_key = Some(key);
         }
-        let dkey = [bits(s.j0), bits(s.h0), s.diagram_sigma as u64];
-        if self.diagram_key != Some(dkey) && self.diagram_job.is_none() {
+        // The diagram depends on its axes and on the two held parameters
+        // (the axes' own values only move the dot).
+        let (x, y) = (s.diagram_x, s.diagram_y);
+        let held = |p: SkParameter| {
+            if p == x || p == y {
+                0
+            } else {
+                bits(s.value(p))
+            }
+        };
+        let dkey = [
+            x as u64,
+            y as u64,
+            held(SkParameter::Beta),
+            held(SkParameter::J0),
+            held(SkParameter::Dj),
+            held(SkParameter::H0),
+            s.diagram_sigma as u64,
+        ];
+        if x != y && self.diagram_key != Some(dkey) && self.diagram_job.is_none() {
             self.diagram_key = Some(dkey);
             let base = s.point();
             self.diagram_job = Some(Job::spawn("phase diagram", wake.clone(), move |ctx| {
-                let rows =
-                    GridAxis::linspace(SkParameter::Dj, 0.0, 1.2, 60).map_err(|e| e.to_string())?;
-                let cols = GridAxis::linspace(SkParameter::Beta, 0.0, 4.0, 80)
-                    .map_err(|e| e.to_string())?;
+                let (y0, y1) = axis_range(y);
+                let (x0, x1) = axis_range(x);
+                let rows = GridAxis::linspace(y, y0, y1, 60).map_err(|e| e.to_string())?;
+                let cols = GridAxis::linspace(x, x0, x1, 80).map_err(|e| e.to_string())?;
                 grid(&base, rows, cols, &NoProgress, &ctx.stop).map_err(|e| e.to_string())
             }));
         }
@@ -422,8 +480,12 @@ impl PhaseLab {
             }
         }
         ui.label(match self.beta_c {
-            Some(b) => format!("β_c = {b:.4}"),
-            None => "no order/disorder transition".into(),
+            Some(b) => format!("β_c = {b:.4} (at these J0, ΔJ, H0)"),
+            None => "β_c: no order/disorder transition at these J0, ΔJ, H0".into(),
+        });
+        ui.label(match self.j0_c {
+            Some(j) => format!("J0_c = {j:.4} (at these β, ΔJ, H0)"),
+            None => "J0_c: no transition in J0 at these β, ΔJ, H0".into(),
         });
         ui.strong(format!("Simulation (N = {})", self.settings.n));
         if let Some(m) = self.simulated_abs_m() {
@@ -449,10 +511,16 @@ impl PhaseLab {
         } else {
             ui.label("press Play to simulate");
         }
-        ui.label(format!(
-            "{} steps received, {:.0} steps/s",
-            self.steps_received, self.rate.2
-        ));
+        // A rate means something only while the simulation plays (after
+        // Step while paused, a few steps over a long pause are no rate).
+        ui.label(if self.settings.playing {
+            format!(
+                "{} steps received, {:.0} steps/s",
+                self.steps_received, self.rate.2
+            )
+        } else {
+            format!("{} steps received, paused", self.steps_received)
+        });
         if let Some(m) = &self.message {
             ui.colored_label(ui.visuals().error_fg_color, m);
         }
@@ -579,13 +647,17 @@ impl PhaseLab {
                     .include_y(-1.0)
                     .include_y(1.0)
                     .x_axis_label("step")
+                    .y_axis_label("m, q")
+                    .legend(Legend::default().position(Corner::LeftBottom))
+                    .allow_scroll(false)
                     .show(ui, |plot| {
-                        plot.line(Line::new("m(t)", PlotPoints::from(pts(|s| s.m))));
-                        plot.line(Line::new("q(t)", PlotPoints::from(pts(|s| s.q))));
+                        plot.line(Line::new("m(t)", PlotPoints::from(pts(|s| s.m))).color(COLOR_M));
+                        plot.line(Line::new("q(t)", PlotPoints::from(pts(|s| s.q))).color(COLOR_Q));
                         if let Some(t) = theory {
-                            plot.hline(HLine::new("theory m", t.m));
-                            plot.hline(HLine::new("theory −m", -t.m));
-                            plot.hline(HLine::new("theory q", t.q));
+                            let dash = egui_plot::LineStyle::dashed_loose();
+                            plot.hline(HLine::new("theory ±m", t.m).color(COLOR_M).style(dash));
+                            plot.hline(HLine::new("theory ±m", -t.m).color(COLOR_M).style(dash));
+                            plot.hline(HLine::new("theory q", t.q).color(COLOR_Q).style(dash));
                         }
                     });
             });
@@ -596,10 +668,20 @@ impl PhaseLab {
                     .height(180.0)
                     .include_y(0.0)
                     .x_axis_label("step")
+                    .y_axis_label("σ/N (nats/step)")
+                    .legend(Legend::default().position(Corner::LeftBottom))
+                    .allow_scroll(false)
                     .show(ui, |plot| {
-                        plot.line(Line::new("σ/N", PlotPoints::from(pts(|s| s.sigma_per_n))));
+                        plot.line(
+                            Line::new("σ/N(t)", PlotPoints::from(pts(|s| s.sigma_per_n)))
+                                .color(COLOR_SIGMA),
+                        );
                         if let Some(t) = theory {
-                            plot.hline(HLine::new("theory σ/N", t.sigma_per_n));
+                            plot.hline(
+                                HLine::new("theory σ/N", t.sigma_per_n)
+                                    .color(COLOR_SIGMA)
+                                    .style(egui_plot::LineStyle::dashed_loose()),
+                            );
                         }
                     });
             });
@@ -669,77 +751,141 @@ impl PhaseLab {
     }
 
     fn diagram_ui(&mut self, ui: &mut egui::Ui, width: f32) {
+        const AXES: [SkParameter; 4] = [
+            SkParameter::Beta,
+            SkParameter::J0,
+            SkParameter::Dj,
+            SkParameter::H0,
+        ];
         ui.horizontal(|ui| {
-            ui.label("Phase diagram (β × ΔJ) of");
+            ui.label("Phase diagram of");
             ui.radio_value(&mut self.settings.diagram_sigma, false, "m");
             ui.radio_value(&mut self.settings.diagram_sigma, true, "σ/N");
+            let before = (self.settings.diagram_x, self.settings.diagram_y);
+            let l = ui.label("horizontal axis");
+            egui::ComboBox::from_id_salt("diagram_x")
+                .selected_text(self.settings.diagram_x.label())
+                .show_ui(ui, |ui| {
+                    for p in AXES {
+                        ui.selectable_value(&mut self.settings.diagram_x, p, p.label());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            let l = ui.label("vertical axis");
+            egui::ComboBox::from_id_salt("diagram_y")
+                .selected_text(self.settings.diagram_y.label())
+                .show_ui(ui, |ui| {
+                    for p in AXES {
+                        ui.selectable_value(&mut self.settings.diagram_y, p, p.label());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            let s = &mut self.settings;
+            if s.diagram_x == s.diagram_y {
+                // Keep two distinct axes: the other one takes the old value.
+                if s.diagram_x != before.0 {
+                    s.diagram_y = before.0;
+                } else {
+                    s.diagram_x = before.1;
+                }
+            }
         });
         let quantity = if self.settings.diagram_sigma {
             SkQuantity::SigmaPerN
         } else {
             SkQuantity::M
         };
-        if let Some(g) = &self.diagram
-            && self.diagram_texture.is_none()
-        {
-            let (rows, cols) = (g.rows.values.len(), g.cols.values.len());
+        let (x, y) = (self.settings.diagram_x, self.settings.diagram_y);
+        // A grid of other axes (still computing) is not drawn.
+        let current = self
+            .diagram
+            .as_ref()
+            .filter(|g| g.cols.parameter == x && g.rows.parameter == y);
+        let mut max = 0.0f64;
+        if let Some(g) = current {
             let vals = g.values(quantity);
-            let max = vals.iter().copied().fold(0.0f64, f64::max).max(1e-12);
-            let mut img = ColorImage::filled([cols, rows], Color32::WHITE);
-            for r in 0..rows {
-                for c in 0..cols {
-                    // Row 0 (ΔJ = 0) at the bottom.
-                    img.pixels[(rows - 1 - r) * cols + c] =
-                        diverging((vals[r * cols + c] / max) as f32);
+            max = vals.iter().copied().fold(0.0f64, f64::max).max(1e-12);
+            if self.diagram_texture.is_none() {
+                let (rows, cols) = (g.rows.values.len(), g.cols.values.len());
+                let mut img = ColorImage::filled([cols, rows], Color32::WHITE);
+                for r in 0..rows {
+                    for c in 0..cols {
+                        // Row 0 (the axis minimum) at the bottom.
+                        img.pixels[(rows - 1 - r) * cols + c] =
+                            diverging((vals[r * cols + c] / max) as f32);
+                    }
                 }
+                self.diagram_texture = Some(ui.ctx().load_texture(
+                    "lab_diagram",
+                    img,
+                    TextureOptions::LINEAR,
+                ));
             }
-            self.diagram_texture = Some(ui.ctx().load_texture(
-                "lab_diagram",
-                img,
-                TextureOptions::LINEAR,
-            ));
         }
         let s = &self.settings;
-        let critical: Vec<[f64; 2]> = (0..=60)
-            .filter_map(|k| {
-                let dj = 1.2 * k as f64 / 60.0;
-                critical_beta(s.j0, dj, s.h0)
-                    .filter(|b| *b <= 4.0)
-                    .map(|b| [b, dj])
-            })
-            .collect();
-        let asymptote =
-            (s.h0 == 0.0 && s.j0 > 0.0).then(|| (2.0 / std::f64::consts::PI).sqrt() * s.j0);
-        let here = [s.beta, s.dj];
-        let tex = self.diagram_texture.as_ref().map(|t| t.id());
-        Plot::new("lab_diagram")
-            .width(width)
-            .height(220.0)
-            .include_x(0.0)
-            .include_x(4.0)
-            .include_y(0.0)
-            .include_y(1.2)
-            .x_axis_label("β")
-            .y_axis_label("ΔJ")
-            .show(ui, |plot| {
-                if let Some(id) = tex {
-                    plot.image(PlotImage::new(
-                        "diagram",
-                        id,
-                        PlotPoint::new(2.0, 0.6),
-                        [4.0, 1.2],
-                    ));
-                }
-                plot.line(Line::new("β_c(ΔJ)", PlotPoints::from(critical)));
-                if let Some(a) = asymptote {
-                    plot.hline(HLine::new("asymptote ΔJ = sqrt(2/π)·J0", a));
-                }
-                plot.points(
-                    Points::new("current", PlotPoints::from(vec![here]))
-                        .radius(5.0)
-                        .color(Color32::YELLOW),
-                );
-            });
+        let boundary = phase_boundary(s, x, y);
+        let (x0, x1) = axis_range(x);
+        let (y0, y1) = axis_range(y);
+        // The ΔJ beyond which no ordered phase exists (β_c → ∞), on the ΔJ axis.
+        let limit = ordered_dj_limit(s.j0, s.h0);
+        let here = self.diagram_dot();
+        let tex = current.and(self.diagram_texture.as_ref()).map(|t| t.id());
+        let what = if s.diagram_sigma { "σ/N" } else { "|m|" };
+        ui.horizontal_top(|ui| {
+            Plot::new("lab_diagram")
+                .width(width - 70.0)
+                .height(220.0)
+                .include_x(x0)
+                .include_x(x1)
+                .include_y(y0)
+                .include_y(y1)
+                .x_axis_label(x.label())
+                .y_axis_label(y.label())
+                .legend(Legend::default().position(Corner::RightTop))
+                .allow_scroll(false)
+                .show(ui, |plot| {
+                    if let Some(id) = tex {
+                        plot.image(PlotImage::new(
+                            format!("{what} (colour)"),
+                            id,
+                            PlotPoint::new((x0 + x1) / 2.0, (y0 + y1) / 2.0),
+                            [(x1 - x0) as f32, (y1 - y0) as f32],
+                        ));
+                    }
+                    if !boundary.is_empty() {
+                        plot.line(
+                            Line::new("order/disorder boundary", PlotPoints::from(boundary))
+                                .color(Color32::BLACK)
+                                .width(2.0),
+                        );
+                    }
+                    if let Some(a) = limit {
+                        let name = "ΔJ limit of the ordered phase";
+                        if y == SkParameter::Dj {
+                            plot.hline(HLine::new(name, a).color(Color32::DARK_GRAY));
+                        } else if x == SkParameter::Dj {
+                            plot.vline(VLine::new(name, a).color(Color32::DARK_GRAY));
+                        }
+                    }
+                    plot.points(
+                        Points::new("current parameters", PlotPoints::from(vec![here]))
+                            .radius(5.0)
+                            .color(Color32::YELLOW),
+                    );
+                });
+            if current.is_some() {
+                super::plots::colorbar_positive_ui(ui, what, max, 220.0);
+            }
+        });
+    }
+
+    /// Where the phase diagram's dot is: the current values of its two
+    /// axes' parameters.
+    pub fn diagram_dot(&self) -> [f64; 2] {
+        let s = &self.settings;
+        [s.value(s.diagram_x), s.value(s.diagram_y)]
     }
 
     fn sweep_plot_ui(&mut self, ui: &mut egui::Ui, width: f32) {
@@ -754,37 +900,83 @@ impl PhaseLab {
             .width(width)
             .height(220.0)
             .x_axis_label(x_label)
+            .y_axis_label("|m|, q, σ/N")
+            .legend(Legend::default().position(Corner::RightTop))
+            .allow_scroll(false)
             .show(ui, |plot| {
                 type Pick = fn(&SkStationary) -> f64;
-                let curves: [(&str, Pick); 3] = [
-                    ("theory m", |t| t.m),
-                    ("theory q", |t| t.q),
-                    ("theory σ/N", |t| t.sigma_per_n),
+                let curves: [(&str, Color32, Pick); 3] = [
+                    ("|m|", COLOR_M, |t| t.m.abs()),
+                    ("q", COLOR_Q, |t| t.q),
+                    ("σ/N", COLOR_SIGMA, |t| t.sigma_per_n),
                 ];
-                for (name, f) in curves {
+                for (name, color, f) in curves {
                     let pts: Vec<[f64; 2]> = theory.iter().map(|(x, t)| [*x, f(t)]).collect();
-                    plot.line(Line::new(name, PlotPoints::from(pts)));
+                    plot.line(
+                        Line::new(format!("theory {name}"), PlotPoints::from(pts)).color(color),
+                    );
                 }
                 type PickP = fn(&SweepPoint) -> (f64, f64);
-                let sims: [(&str, PickP); 3] = [
-                    ("simulated |m|", |p| p.m),
-                    ("simulated q", |p| p.q),
-                    ("simulated σ/N", |p| p.sigma_per_n),
+                let sims: [(&str, Color32, PickP); 3] = [
+                    ("|m|", COLOR_M, |p| p.m),
+                    ("q", COLOR_Q, |p| p.q),
+                    ("σ/N", COLOR_SIGMA, |p| p.sigma_per_n),
                 ];
-                for (name, f) in sims {
+                for (name, color, f) in sims {
+                    let label = format!("simulated {name} ± 1 s.e.");
                     let pts: Vec<[f64; 2]> = sweep.iter().map(|p| [p.x, f(p).0]).collect();
-                    plot.points(Points::new(name, PlotPoints::from(pts)).radius(3.0));
+                    plot.points(
+                        Points::new(label.clone(), PlotPoints::from(pts))
+                            .radius(3.0)
+                            .color(color),
+                    );
                     for p in sweep {
                         let (m, se) = f(p);
                         if se.is_finite() {
-                            plot.line(Line::new(
-                                name,
-                                PlotPoints::from(vec![[p.x, m - se], [p.x, m + se]]),
-                            ));
+                            plot.line(
+                                Line::new(
+                                    label.clone(),
+                                    PlotPoints::from(vec![[p.x, m - se], [p.x, m + se]]),
+                                )
+                                .color(color),
+                            );
                         }
                     }
                 }
             });
+    }
+}
+
+/// The order/disorder boundary in the (x, y) plane with the other two
+/// parameters held at their current values: β_c or J0_c solved along the
+/// other axis when one axis is β or J0; empty for the ΔJ × H0 plane (no
+/// closed form; the colours show it).
+fn phase_boundary(s: &PhaseLabSettings, x: SkParameter, y: SkParameter) -> Vec<[f64; 2]> {
+    let solve = |along: SkParameter, v: f64, target: SkParameter| -> Option<f64> {
+        let p = along.set(&s.point(), v);
+        match target {
+            SkParameter::Beta => critical_beta(p.j0, p.dj, p.h0),
+            SkParameter::J0 => critical_j0(p.beta, p.dj, p.h0),
+            _ => None,
+        }
+    };
+    let trace = |target: SkParameter, along: SkParameter, target_is_x: bool| {
+        let (a0, a1) = axis_range(along);
+        let (t0, t1) = axis_range(target);
+        (0..=60)
+            .filter_map(|k| {
+                let v = a0 + (a1 - a0) * k as f64 / 60.0;
+                let c = solve(along, v, target).filter(|c| (t0..=t1).contains(c))?;
+                Some(if target_is_x { [c, v] } else { [v, c] })
+            })
+            .collect::<Vec<_>>()
+    };
+    match (x, y) {
+        (SkParameter::Beta, _) => trace(SkParameter::Beta, y, true),
+        (_, SkParameter::Beta) => trace(SkParameter::Beta, x, false),
+        (SkParameter::J0, _) => trace(SkParameter::J0, y, true),
+        (_, SkParameter::J0) => trace(SkParameter::J0, x, false),
+        _ => Vec::new(),
     }
 }
 

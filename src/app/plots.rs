@@ -115,7 +115,10 @@ impl HeatmapView {
             for (pi, &i) in data.order.iter().enumerate() {
                 for (pj, &j) in data.order.iter().enumerate() {
                     let v = data.matrix[(i, j)];
-                    img.pixels[pi * n + pj] = if v.abs() < data.threshold {
+                    // NaN marks a cell the view hides (e.g. not significant): grey.
+                    img.pixels[pi * n + pj] = if v.is_nan() {
+                        Color32::from_gray(190)
+                    } else if v.abs() < data.threshold {
                         Color32::WHITE
                     } else {
                         diverging((v / limit) as f32)
@@ -206,6 +209,28 @@ pub fn colorbar_ui(ui: &mut egui::Ui, limit: f64, height: f32) {
             );
         }
         ui.label(format!("{:+.3}", -limit));
+    });
+}
+
+/// A colour bar for non-negative values drawn with the upper half of
+/// [`diverging`] (0 at the bottom, `max` at the top), titled `what`.
+pub fn colorbar_positive_ui(ui: &mut egui::Ui, what: &str, max: f64, height: f32) {
+    ui.vertical(|ui| {
+        ui.label(what);
+        ui.label(format!("{max:.3}"));
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height - 60.0), Sense::hover());
+        let steps = 64;
+        for k in 0..steps {
+            let v = 1.0 - (k as f32 + 0.5) / steps as f32;
+            let y0 = rect.top() + rect.height() * k as f32 / steps as f32;
+            let y1 = rect.top() + rect.height() * (k + 1) as f32 / steps as f32;
+            ui.painter().rect_filled(
+                Rect::from_min_max(Pos2::new(rect.left(), y0), Pos2::new(rect.right(), y1)),
+                0.0,
+                diverging(v),
+            );
+        }
+        ui.label("0");
     });
 }
 

@@ -39,7 +39,8 @@ pub struct RasterTab {
     key: Option<(u64, usize, u64, u64, usize, usize, u64)>,
     counts: Vec<u32>,
     bins: Vec<u32>,
-    rate: Vec<[f64; 2]>,
+    /// Population rate per pixel column that holds a bin: (time s, Hz per unit).
+    pub rate: Vec<[f64; 2]>,
 }
 
 /// Ink colour of a unit's spikes by its quality label.
@@ -261,9 +262,20 @@ impl RasterTab {
         self.rate.clear();
         let span = (b - a) as f64;
         for x in 0..width {
+            // Zoomed in past one bin per pixel column, some columns hold no
+            // bin: leave them out (the line joins the bins on either side)
+            // instead of drawing a false zero, which made the plot a comb.
+            if self.bins[x] == 0 {
+                continue;
+            }
             let spikes: u32 = (0..n).map(|i| self.counts[i * width + x]).sum();
-            let bins = self.bins[x].max(1) as f64;
-            let time = (start + span * (x as f64 + 0.5) / width as f64) * ds.bin_seconds;
+            let bins = self.bins[x] as f64;
+            // At the centre of the bins `ActivityPyramid::aggregate` puts in
+            // this column (bin j goes to column floor(j · width / span)), so
+            // a point sits over its bin.
+            let lo = (span * x as f64 / width as f64).ceil();
+            let hi = (span * (x + 1) as f64 / width as f64).ceil();
+            let time = (start.floor() + (lo + hi) / 2.0) * ds.bin_seconds;
             self.rate.push([
                 time,
                 spikes as f64 / (bins * n.max(1) as f64) / ds.bin_seconds,

@@ -33,6 +33,8 @@ pub struct Session {
     pub phase_lab: super::phase_lab::PhaseLabSettings,
     /// The fitted model, restored when the data load again.
     pub fitted: Option<SavedFit>,
+    /// Mean-field lab network and sweep settings.
+    pub meanfield_lab: super::meanfield_lab::LabSettings,
 }
 
 /// A fitted model as a session stores it (effective parameters).
@@ -91,6 +93,7 @@ impl Default for Session {
             order: Vec::new(),
             phase_lab: Default::default(),
             fitted: None,
+            meanfield_lab: Default::default(),
         }
     }
 }

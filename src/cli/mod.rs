@@ -11,6 +11,7 @@
 //! Errors end the process with a non-zero status and a one-line message
 //! naming the file and the problem.
 
+mod compare;
 mod data;
 mod fit;
 mod meanfield;
@@ -18,6 +19,7 @@ mod merge;
 mod model_cmds;
 pub mod progress_bar;
 mod shard;
+mod sim_moments;
 mod sk;
 mod slurm;
 mod state_space;
@@ -64,6 +66,8 @@ pub enum AppTab {
     Fit,
     /// Phase-transition lab.
     PhaseLab,
+    /// Plefka approximations against the true dynamics.
+    MeanFieldLab,
     /// State-space model.
     StateSpace,
 }
@@ -87,6 +91,8 @@ pub enum Command {
     Bin(data::BinArgs),
     /// Mean-field (Plefka) forward run: m(t), C, D and entropy production.
     Forward(meanfield::ForwardArgs),
+    /// Every forward mean-field method against the exact or simulated dynamics over beta: squared errors of m, C, D.
+    ForwardCompare(compare::ForwardCompareArgs),
     /// Fit H and J to a raster: exact maximum likelihood or mean-field moment matching.
     Fit(fit::FitArgs),
     /// Fit the state-space kinetic Ising model (time-varying fields and couplings) by EM; entropy flow over time.
@@ -110,6 +116,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Info(a) => data::info(a),
         Command::Bin(a) => data::bin(a),
         Command::Forward(a) => meanfield::forward(a),
+        Command::ForwardCompare(a) => compare::forward_compare(a),
         Command::Fit(a) => fit::fit(a),
         Command::StateSpace(a) => state_space::state_space(a),
         Command::SynthStateSpace(a) => state_space::synth_state_space(a),

@@ -10,6 +10,7 @@ use rand::SeedableRng;
 
 use super::ensure_dir;
 use super::progress_bar::CliProgress;
+use super::sim_moments::write_simulated_moments;
 use crate::io::{npy, text};
 use crate::model::entropy::{estimate_entropy_production, stationary_entropy_production};
 use crate::model::exact::{ExactEvolver, ExactInit};
@@ -31,7 +32,7 @@ pub enum InitArg {
 #[derive(Debug, Args)]
 #[command(
     allow_negative_numbers = true,
-    after_help = "Output: DIR/spikes.npy, shape (R, T+1, N) uint8 0/1 (bin 0 = initial state, bin t = after t updates; 1 = spin +1), DIR/J.csv (N x N raw couplings, row i = receiving neuron), DIR/H.csv (N raw fields)."
+    after_help = "Output: DIR/spikes.npy, shape (R, T+1, N) uint8 0/1 (bin 0 = initial state, bin t = after t updates; 1 = spin +1), DIR/J.csv (N x N raw couplings, row i = receiving neuron), DIR/H.csv (N raw fields).\n\nWith --moments-only no raster is written; instead, averaged over the R trials (spins +1/-1): DIR/m.csv (T rows x N; row t = magnetisations after t+1 steps), DIR/C.csv and DIR/D.csv (after the last step; D[i][l] = <s_i(t) s_l(t-1)> - m_i(t) m_l(t-1), row = later time), and unless --final-only DIR/C_t.npy and DIR/D_t.npy, float64 of shape (T, N, N), index t = after t+1 steps. The same definitions as `forward` and `exact`."
 )]
 pub struct SimulateArgs {
     /// Number of neurons N (SK network; ignored with --couplings).
@@ -67,6 +68,13 @@ pub struct SimulateArgs {
     /// Fields H for --couplings (CSV, N values; default all zero).
     #[arg(long, requires = "couplings")]
     pub fields: Option<PathBuf>,
+    /// Do not record the raster: count m(t), C(t), D(t) over trials while
+    /// simulating and write those (see below).
+    #[arg(long)]
+    pub moments_only: bool,
+    /// With --moments-only: keep C and D of the final step only.
+    #[arg(long, requires = "moments_only")]
+    pub final_only: bool,
     /// Output directory (created if missing).
     #[arg(long)]
     pub out: PathBuf,
@@ -125,6 +133,12 @@ pub fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
             InitArg::Random => InitialState::Random,
         },
     };
+    if a.moments_only {
+        write_simulated_moments(&model, opts, a.final_only, &mut rng, &a.out)?;
+        text::write_matrix(&a.out.join("J.csv"), model.j())?;
+        text::write_vector(&a.out.join("H.csv"), model.h().as_slice())?;
+        return Ok(());
+    }
     let bar = CliProgress::new("simulating");
     let raster = run_simulation(&model, &opts, &mut rng, &bar, &StopToken::new())?;
     bar.finish();

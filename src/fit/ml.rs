@@ -603,7 +603,30 @@ impl ValidMlFit {
         progress: &dyn Progress,
         stop: &StopToken,
     ) -> Result<MlEstimate> {
+        self.fit_from(raster, None, progress, stop)
+    }
+
+    /// [`ValidMlFit::fit`] started from given effective `(H, J)` instead of
+    /// the independent-neuron optimum (warm start, e.g. along an L2 path in
+    /// cross-validation).
+    pub fn fit_from(
+        &self,
+        raster: &SpikeRaster,
+        start: Option<(&DVector<f64>, &DMatrix<f64>)>,
+        progress: &dyn Progress,
+        stop: &StopToken,
+    ) -> Result<MlEstimate> {
         check_raster(raster)?;
+        if let Some((h0, j0)) = start {
+            let n = raster.n_units();
+            if h0.len() != n || j0.shape() != (n, n) {
+                return Err(Error::shape(
+                    "starting fields and couplings",
+                    format!("{n} and {n} x {n}"),
+                    format!("{} and {} x {}", h0.len(), j0.nrows(), j0.ncols()),
+                ));
+            }
+        }
         let p = &self.0;
         let n = raster.n_units();
         let rows = p.neurons.clone().unwrap_or(0..n);
@@ -632,11 +655,18 @@ impl ValidMlFit {
             (2.0 * q - 1.0).clamp(-1.0 + 1e-6, 1.0 - 1e-6).atanh()
         });
         let mut j = DMatrix::<f64>::zeros(m, n);
+        if let Some((h0, j0)) = start {
+            h.copy_from(&h0.rows(row0, m));
+            j.copy_from(&j0.rows(row0, m));
+        }
         let obj = evaluate(raster, row0, &h, &j, l2);
         let mut states: Vec<NeuronState> = (0..m)
             .map(|i| {
                 let mut theta = DVector::zeros(n + 1);
                 theta[0] = h[i];
+                for jj in 0..n {
+                    theta[jj + 1] = j[(i, jj)];
+                }
                 let mut g = DVector::zeros(n + 1);
                 g[0] = obj.grad_h[i];
                 for jj in 0..n {

@@ -392,6 +392,37 @@ pub fn write_f64(path: &Path, shape: &[usize], data: &[f64]) -> Result<()> {
     w.finish().map_err(io)
 }
 
+/// Write an `f64` array of `shape` (C order) whose values `fill` produces
+/// in order, without holding them all in memory. Goes through the atomic
+/// output writer (temporary file + rename, never over an input). `fill`
+/// must push exactly `shape.iter().product()` values.
+pub fn write_f64_streamed(
+    path: &Path,
+    shape: &[usize],
+    fill: impl FnOnce(&mut dyn FnMut(f64) -> std::io::Result<()>) -> std::io::Result<()>,
+) -> Result<()> {
+    let expected: usize = shape.iter().product();
+    let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+    crate::io::output::write_atomic(path, |w| {
+        let mut npy = npyz::WriteOptions::<f64>::new()
+            .default_dtype()
+            .shape(&shape64)
+            .writer(w)
+            .begin_nd()?;
+        let mut pushed = 0usize;
+        fill(&mut |x| {
+            pushed += 1;
+            npy.push(&x)
+        })?;
+        if pushed != expected {
+            return Err(std::io::Error::other(format!(
+                "{pushed} values written for shape {shape:?} ({expected} expected)"
+            )));
+        }
+        npy.finish()
+    })
+}
+
 /// Read a numeric array of any supported dtype as `f64`, in C order.
 /// Non-finite values are an error naming their flat position.
 pub fn read_f64(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {

@@ -26,6 +26,7 @@
 //! A run that produces a non-finite value or an equal-time covariance with
 //! |C_ik| > 1 stops with [`Error::Diverged`] naming the method and step.
 
+pub mod compare;
 pub mod inverse;
 pub mod kernels;
 pub mod plefka2_t;

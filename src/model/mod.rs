@@ -22,6 +22,7 @@ pub mod entropy;
 pub mod exact;
 pub mod likelihood;
 pub mod live;
+pub mod moment_stream;
 pub mod simulate;
 pub mod stats;
 

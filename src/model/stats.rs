@@ -78,35 +78,61 @@ fn moments_from_rows(
     prev: &[(usize, usize)],
 ) -> Moments {
     let n = raster.n_units();
-    let samples = now.len() as u64;
-    let s = samples as f64;
     let a = BitColumns::build(raster, now);
     let b = BitColumns::build(raster, prev);
-    // Firing frequencies p_i (now) and q_l (prev), then spins m = 2p − 1.
-    let p: Vec<f64> = (0..n).map(|i| a.count(i) as f64 / s).collect();
-    let q: Vec<f64> = (0..n).map(|i| b.count(i) as f64 / s).collect();
-    // Pairwise frequencies, one row per unit in parallel.
-    let rows: Vec<(Vec<f64>, Vec<f64>)> = (0..n)
+    let count_now: Vec<u64> = (0..n).map(|i| a.count(i)).collect();
+    let count_prev: Vec<u64> = (0..n).map(|i| b.count(i)).collect();
+    // Pairwise counts, one row per unit in parallel.
+    let rows: Vec<(Vec<u64>, Vec<u64>)> = (0..n)
         .into_par_iter()
         .map(|i| {
             let ai = a.col(i);
-            let pc: Vec<f64> = (0..n).map(|k| and_count(ai, a.col(k)) as f64 / s).collect();
-            let pd: Vec<f64> = (0..n).map(|l| and_count(ai, b.col(l)) as f64 / s).collect();
+            let pc: Vec<u64> = (0..n).map(|k| and_count(ai, a.col(k))).collect();
+            let pd: Vec<u64> = (0..n).map(|l| and_count(ai, b.col(l))).collect();
             (pc, pd)
         })
         .collect();
+    moments_from_counts(
+        now.len() as u64,
+        &count_now,
+        &count_prev,
+        |i, k| rows[i].0[k],
+        |i, l| rows[i].1[l],
+    )
+}
+
+/// Moments from counts over `samples` paired samples (time t and t−1 of
+/// the same trial): `count_now[i]` = samples with unit i active at t,
+/// `count_prev[l]` = samples with l active at t−1, `pair_now(i, k)` =
+/// samples with i and k both active at t (called for i ≠ k), `pair_delayed(i,
+/// l)` = samples with i active at t and l active at t−1.
+///
+/// With firing frequencies p = count / samples, `m = 2p − 1` and
+/// `<s_i s_k> = 1 − 2p_i − 2p_k + 4p_ik`. Every moment routine of the crate
+/// that counts goes through this one formula, so the same counts give
+/// bit-identical moments whichever way they were gathered.
+pub(crate) fn moments_from_counts(
+    samples: u64,
+    count_now: &[u64],
+    count_prev: &[u64],
+    pair_now: impl Fn(usize, usize) -> u64,
+    pair_delayed: impl Fn(usize, usize) -> u64,
+) -> Moments {
+    let n = count_now.len();
+    let s = samples as f64;
+    let p: Vec<f64> = count_now.iter().map(|&c| c as f64 / s).collect();
+    let q: Vec<f64> = count_prev.iter().map(|&c| c as f64 / s).collect();
     let m = DVector::from_fn(n, |i, _| 2.0 * p[i] - 1.0);
     let m_prev = DVector::from_fn(n, |i, _| 2.0 * q[i] - 1.0);
-    // <s_i s_k> = 1 − 2p_i − 2p_k + 4p_ik, then subtract m_i m_k.
     let c = DMatrix::from_fn(n, n, |i, k| {
         if i == k {
             1.0 - m[i] * m[i]
         } else {
-            1.0 - 2.0 * p[i] - 2.0 * p[k] + 4.0 * rows[i].0[k] - m[i] * m[k]
+            1.0 - 2.0 * p[i] - 2.0 * p[k] + 4.0 * (pair_now(i, k) as f64 / s) - m[i] * m[k]
         }
     });
     let d = DMatrix::from_fn(n, n, |i, l| {
-        1.0 - 2.0 * p[i] - 2.0 * q[l] + 4.0 * rows[i].1[l] - m[i] * m_prev[l]
+        1.0 - 2.0 * p[i] - 2.0 * q[l] + 4.0 * (pair_delayed(i, l) as f64 / s) - m[i] * m_prev[l]
     });
     Moments {
         m,

@@ -49,6 +49,9 @@ pub enum InitialState {
     Magnetisations(Vec<f64>),
     /// The same configuration for every trial (`true` = +1).
     Given(Vec<bool>),
+    /// One configuration per trial (`[r][i]`, `true` = +1), e.g. observed
+    /// states to start a model check from the data.
+    PerTrial(Vec<Vec<bool>>),
 }
 
 /// Fewest trials simulated with pattern tables. A table lookup touches one
@@ -171,6 +174,25 @@ impl Simulator {
                     return Err(Error::shape("initial state", n, s.len()));
                 }
                 for r in 0..trials {
+                    for (i, &up) in s.iter().enumerate() {
+                        if up {
+                            state[r * words + i / 64] |= 1 << (i % 64);
+                        }
+                    }
+                }
+            }
+            InitialState::PerTrial(states) => {
+                if states.len() != trials {
+                    return Err(Error::shape(
+                        "initial states (one per trial)",
+                        trials,
+                        states.len(),
+                    ));
+                }
+                for (r, s) in states.iter().enumerate() {
+                    if s.len() != n {
+                        return Err(Error::shape("initial state", n, s.len()));
+                    }
                     for (i, &up) in s.iter().enumerate() {
                         if up {
                             state[r * words + i / 64] |= 1 << (i % 64);

@@ -1,0 +1,113 @@
+//! Cost of the issue-13 checks next to the fit they check, timed side by
+//! side in the same run (plain timing, no criterion: each figure is a
+//! few runs of many seconds).
+//!
+//! * `se`: ML fit alone vs the standard errors of that fit, N = 512,
+//!   T = 100,000 bins, 5 % activity (the ML benchmark's data).
+//! * `cv`: 5-fold CV over 8 L2 values, N = 100, T = 360,000 bins, 5 %
+//!   activity, next to one plain ML fit of the same data.
+//!
+//! `cargo bench --no-default-features --bench fit_checks [-- se|cv]`.
+
+use std::time::Instant;
+
+use isingscope::fit::MlFit;
+use isingscope::fit::cv::{CvOptions, cross_validate_l2};
+use isingscope::fit::standard_errors;
+use isingscope::model::simulate::{InitialState, SimulationOptions, simulate};
+use isingscope::model::{KineticIsing, SkParams};
+use isingscope::progress::{NoProgress, StopToken};
+use isingscope::spikes::SpikeRaster;
+use rand::SeedableRng;
+
+fn data(n: usize, steps: usize, dj: f64) -> SpikeRaster {
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(7);
+    let sk = SkParams {
+        n,
+        j0: 0.0,
+        dj,
+        h0: 0.2,
+        beta: 1.0,
+    }
+    .draw(&mut rng)
+    .expect("params");
+    // Fields near atanh(2·0.05 − 1) = −1.47: about 5 % activity.
+    let h = sk.h().map(|x| x - 1.47);
+    let model = KineticIsing::new(h, sk.j().clone(), 1.0).expect("model");
+    let opts = SimulationOptions {
+        steps: steps - 1,
+        trials: 1,
+        init: InitialState::Random,
+    };
+    simulate(&model, &opts, &mut rng, &NoProgress, &StopToken::new()).expect("simulation")
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
+}
+
+fn main() {
+    let which: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
+    if run("se") {
+        let raster = data(512, 100_000, 0.3);
+        println!(
+            "se: N = 512, T = 100,000, active fraction {:.3}",
+            raster.active_fraction()
+        );
+        let fit = MlFit::default().validate().expect("valid");
+        for rep in 0..3 {
+            let t0 = Instant::now();
+            let est = fit
+                .fit(&raster, &NoProgress, &StopToken::new())
+                .expect("fit");
+            let t_fit = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            let se = standard_errors(&raster, &est.h, &est.j, 0.0).expect("se");
+            let t_se = t1.elapsed().as_secs_f64();
+            println!(
+                "rep {rep}: fit {t_fit:.2} s ({} passes), standard errors {t_se:.2} s = {:.0} % of the fit; mean se(J) {:.4}; load {}",
+                est.info.iterations,
+                100.0 * t_se / t_fit,
+                se.j.mean(),
+                load().trim()
+            );
+        }
+    }
+    if run("cv") {
+        let raster = data(100, 360_000, 0.5);
+        println!(
+            "cv: N = 100, T = 360,000, active fraction {:.3}",
+            raster.active_fraction()
+        );
+        let t0 = Instant::now();
+        let est = MlFit::default()
+            .validate()
+            .expect("valid")
+            .fit(&raster, &NoProgress, &StopToken::new())
+            .expect("fit");
+        let t_fit = t0.elapsed().as_secs_f64();
+        println!(
+            "one ML fit: {t_fit:.2} s ({} passes); load {}",
+            est.info.iterations,
+            load().trim()
+        );
+        let t1 = Instant::now();
+        let cv = cross_validate_l2(
+            &raster,
+            &CvOptions::default(),
+            &NoProgress,
+            &StopToken::new(),
+        )
+        .expect("cv");
+        println!(
+            "5-fold CV x 8 L2 values: {:.1} s, chose l2 = {:e}; load {}",
+            t1.elapsed().as_secs_f64(),
+            cv.chosen_l2(),
+            load().trim()
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! GUI tests of issue 13: a failed moment-matching fit is flagged on the
+//! Fit and Couplings tabs (never just "Fit finished."), and an ML fit
+//! offers the z and significant-only views of its couplings.
+#![cfg(feature = "gui")]
+
+use std::time::Duration;
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use isingscope::app::{IsingScopeApp, Startup};
+use isingscope::spikes::SpikeRaster;
+use rand::{RngExt, SeedableRng};
+
+mod gui_common;
+use gui_common::wait_while;
+
+/// 24 units at 2–5 % of bins, a third firing with probability 0.9 in a
+/// 20-bin burst at bin 100 of each of 40 trials of 500 bins (common input).
+fn burst_raster() -> SpikeRaster {
+    let (n, trials, bins) = (24, 40, 500);
+    let mut r = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(3);
+    let rate: Vec<f64> = (0..n).map(|_| r.random_range(0.02..0.05)).collect();
+    let mut raster = SpikeRaster::zeros(trials, bins, n).unwrap();
+    for tr in 0..trials {
+        for t in 0..bins {
+            let burst = (100..120).contains(&t);
+            for (i, &p) in rate.iter().enumerate() {
+                let p = if burst && i < n / 3 { 0.9 } else { p };
+                if r.random::<f64>() < p {
+                    raster.set(tr, t, i, true);
+                }
+            }
+        }
+    }
+    raster
+}
+
+fn wait_idle(h: &mut Harness<'static, IsingScopeApp>) {
+    wait_while(h, Duration::from_secs(180), "the job", |a| a.busy());
+}
+
+#[test]
+fn tap_failure_is_flagged_and_ml_offers_significance_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bursts.npy");
+    isingscope::io::npy::write_raster(&path, &burst_raster()).unwrap();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| IsingScopeApp::new(cc, Startup::Empty));
+    h.step();
+    let field = h.get_by_role_and_label(Role::TextInput, "File or folder:");
+    field.focus();
+    field.type_text(path.to_str().unwrap());
+    h.step();
+    h.get_by_label("Load").click();
+    wait_idle(&mut h);
+    assert!(
+        h.state().model().dataset.is_some(),
+        "{:?}",
+        h.state().message()
+    );
+
+    h.get_by_label("Fit").click();
+    h.run_steps(2);
+    h.get_by_label("fit method").click();
+    h.run_steps(2);
+    h.get_by_label("Plefka[t-1,t] order 2 (TAP) moment matching")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("Run fit").click();
+    wait_idle(&mut h);
+    let msg = h.state().message().unwrap_or_default().to_string();
+    assert!(msg.starts_with("Fit finished with a warning"), "{msg}");
+    assert!(msg.contains("--method ml"), "{msg}");
+    h.get_by_label_contains("Warning: Plefka[t-1,t] order 2 (TAP) moment matching");
+    h.get_by_label_contains("every 5th whole trial");
+    h.get_by_label("Couplings").click();
+    h.run_steps(3);
+    h.get_by_label_contains("Warning: Plefka");
+
+    h.get_by_label("Fit").click();
+    h.run_steps(2);
+    h.get_by_label("fit method").click();
+    h.run_steps(2);
+    h.get_by_label("exact maximum likelihood").click();
+    h.run_steps(2);
+    h.get_by_label("Run fit").click();
+    wait_idle(&mut h);
+    assert_eq!(h.state().message(), Some("Fit finished."));
+    h.get_by_label_contains("No problems found");
+    h.get_by_label_contains("held out 8 of 40 whole trials");
+    let check = h
+        .state()
+        .model()
+        .fit
+        .as_ref()
+        .unwrap()
+        .check
+        .clone()
+        .unwrap();
+    assert!(check.se_j.is_some());
+    assert_eq!(check.gain.nats_per_bin.len(), 24);
+    h.get_by_label("Couplings").click();
+    h.run_steps(3);
+    h.get_by_label("significant only (BH q = 0.05)").click();
+    h.run_steps(3);
+    h.get_by_label("z = J/se").click();
+    h.run_steps(3);
+    assert!(h.query_all_by_label("threshold |z|").count() >= 1);
+}
