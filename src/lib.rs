@@ -32,6 +32,7 @@
 //! * [`fit`]: exact maximum-likelihood fits of H and J.
 //! * [`sk_theory`]: exact large-N theory of the asymmetric SK model.
 //! * [`state_space`]: time-varying fields and couplings (filter, smoother, EM).
+//! * [`shard`]: per-neuron shards of the ML and state-space fits (manifest, ranges, merge checks).
 //! * [`progress`]: cancel tokens, progress callbacks, `FitInfo`.
 //! * [`cli`]: the headless command line.
 //! * `app` (feature `gui`): the desktop application.
@@ -44,6 +45,7 @@ pub mod io;
 pub mod meanfield;
 pub mod model;
 pub mod progress;
+pub mod shard;
 pub mod sk_theory;
 pub mod spikes;
 pub mod state_space;

@@ -311,6 +311,57 @@ fn a_running_fit_can_be_cancelled() {
     assert!(h.state().model().fit.is_none());
 }
 
+fn open_fit_folder(h: &mut Harness<'static, IsingScopeApp>, dir: &Path) {
+    let field = h.get_by_role_and_label(Role::TextInput, "Fit folder:");
+    field.focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "Fit folder:")
+        .type_text(dir.to_str().unwrap());
+    h.step();
+    h.get_by_label("Open fit folder").click();
+    wait_idle(h, Duration::from_secs(60));
+}
+
+#[test]
+fn a_fit_folder_from_elsewhere_opens_with_its_model_check() {
+    // A fit made elsewhere (e.g. merged cluster shards): J.csv and H.csv
+    // next to the raster they came from.
+    let dir = tempfile::tempdir().unwrap();
+    let raster = dir.path().join("r.npy");
+    write_raster(&raster, 400, 6);
+    let fit = dir.path().join("fit");
+    std::fs::create_dir_all(&fit).unwrap();
+    let j = nalgebra::DMatrix::from_fn(6, 6, |i, k| 0.01 * (i as f64 - 2.0 * k as f64));
+    let hv: Vec<f64> = (0..6).map(|i| -0.2 + 0.05 * i as f64).collect();
+    isingscope::io::text::write_matrix(&fit.join("J.csv"), &j).unwrap();
+    isingscope::io::text::write_vector(&fit.join("H.csv"), &hv).unwrap();
+    let mut h = harness(Startup::Empty);
+    h.step();
+    load_path(&mut h, &raster);
+    open_fit_folder(&mut h, &fit);
+    let model = h.state().model();
+    let got = model.fit.as_ref().expect("the opened fit");
+    // The values are the files' (written with 17 significant digits).
+    assert_eq!(got.j, j);
+    assert_eq!(got.h.as_slice(), hv.as_slice());
+    assert!(got.check.is_some(), "the model check ran");
+    h.get_by_label("Couplings").click();
+    h.run_steps(3);
+    h.get_by_label("Fitted couplings");
+    // A folder for another number of units is refused by name.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    isingscope::io::text::write_matrix(&other.join("J.csv"), &nalgebra::DMatrix::zeros(4, 4))
+        .unwrap();
+    isingscope::io::text::write_vector(&other.join("H.csv"), &[0.0; 4]).unwrap();
+    h.get_by_label("Data").click();
+    h.run_steps(2);
+    open_fit_folder(&mut h, &other);
+    let msg = h.state().message().unwrap_or_default().to_string();
+    assert!(msg.contains("other") && msg.contains("6 units"), "{msg}");
+}
+
 /// Zoomed in to fewer bins than pixel columns, the population rate has one
 /// point per column that holds a bin and none for the columns between bins
 /// (it used to draw zeros there: a comb), and every point is the rate of

@@ -273,6 +273,8 @@ enum SortKey {
 /// View state of the Data tab.
 pub struct DataTab {
     path_text: String,
+    /// Folder of a fit made elsewhere (J.csv, H.csv) to open for the raster.
+    fit_dir_text: String,
     bin_ms: f64,
     label: String,
     min_rate_hz: f64,
@@ -294,6 +296,7 @@ impl Default for DataTab {
     fn default() -> Self {
         Self {
             path_text: String::new(),
+            fit_dir_text: String::new(),
             bin_ms: 10.0,
             label: String::new(),
             min_rate_hz: 0.0,
@@ -411,6 +414,27 @@ impl DataTab {
             }
         });
         ui.label("Or drop a file or a Kilosort folder onto the window.");
+        ui.horizontal(|ui| {
+            let label = ui.label("Fit folder:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.fit_dir_text)
+                    .desired_width(420.0)
+                    .hint_text("J.csv + H.csv from isingscope fit or merge (cluster shards)"),
+            )
+            .labelled_by(label.id);
+            let ready = !busy && model.dataset.is_some();
+            if ui
+                .add_enabled(ready, egui::Button::new("Open fit folder"))
+                .on_hover_text(
+                    "Show a fit made elsewhere for the loaded raster: heatmaps and model check",
+                )
+                .clicked()
+            {
+                commands.push(Command::OpenFitFolder(PathBuf::from(
+                    self.fit_dir_text.trim(),
+                )));
+            }
+        });
         ui.separator();
         ui.horizontal(|ui| {
             drag(

@@ -186,6 +186,62 @@ pub fn run_fit(
     })
 }
 
+/// Open a fit folder written by `isingscope fit` or `isingscope merge`
+/// (J.csv, H.csv: row i = receiving neuron, raw values of a `--beta 1`
+/// fit, e.g. merged cluster shards) for the loaded raster, and run the
+/// checks on all its bins (in-sample: the fit's hold-out is unknown).
+pub fn load_fit_folder(
+    dir: &std::path::Path,
+    ds: &Dataset,
+    ctx: &JobContext<FittedModel>,
+) -> Result<FittedModel, String> {
+    use crate::io::text;
+    let j = text::read_square_matrix(&dir.join("J.csv")).map_err(message)?;
+    let h = text::read_vector(&dir.join("H.csv")).map_err(message)?;
+    let raster = &ds.raster;
+    let n = raster.n_units();
+    if j.nrows() != n || h.len() != n {
+        return Err(format!(
+            "{}: J is {} x {} and H has {} values, but {} has {n} units",
+            dir.display(),
+            j.nrows(),
+            j.ncols(),
+            h.len(),
+            ds.name
+        ));
+    }
+    let parts = check::split(raster, Holdout::None).map_err(message)?;
+    let h_ind = check::independent_fields(&parts.train);
+    let gain = check::ll_gain(&parts.train, &h, &j, &h_ind, false).map_err(message)?;
+    let mc =
+        check::model_check(raster, &h, &j, &CheckOptions::default(), &ctx.stop).map_err(message)?;
+    let mut info = crate::progress::FitInfo::new("(fitted elsewhere)");
+    info.reason = TerminationReason::Converged;
+    Ok(FittedModel {
+        method: format!("opened from {}", dir.display()),
+        j,
+        h,
+        info,
+        generation: 0,
+        check: Some(ModelCheck {
+            multistability: mc.multistability_message(),
+            multistable: mc.multistable,
+            m_t: mc.m_t_observed.zip(mc.m_t_predicted),
+            observed: mc.observed,
+            predicted: mc.predicted,
+            observed_se: mc.observed_se,
+            description: mc.description,
+            holdout: parts.description,
+            train_ll: gain.mean_model(),
+            heldout_ll: None,
+            gain,
+            se_j: None,
+            warning: None,
+            cv: None,
+        }),
+    })
+}
+
 /// Fitted effective (H, J) and the convergence record.
 fn fit_couplings(
     req: &FitRequest,

@@ -92,6 +92,9 @@ pub enum Command {
     Simulate(data_tab::SimulateRequest),
     /// Run a fit of the current dataset.
     Fit(fit_tab::FitRequest),
+    /// Open a fit folder (J.csv, H.csv, e.g. merged from cluster shards)
+    /// for the current dataset and check it.
+    OpenFitFolder(PathBuf),
     /// Cancel the running job.
     CancelJob,
     /// Show the native file dialog (off the UI thread).
@@ -344,6 +347,20 @@ impl IsingScopeApp {
         self.job = Some(RunningJob::Fit(job));
     }
 
+    fn open_fit_folder(&mut self, dir: PathBuf) {
+        if self.refuse_if_busy() {
+            return;
+        }
+        let Some(ds) = self.model.dataset.clone() else {
+            self.message = Some((true, "Load the raster the fit came from first.".into()));
+            return;
+        };
+        let job = Job::spawn("Opening fit folder", self.wake.clone(), move |ctx| {
+            fit_tab::load_fit_folder(&dir, &ds, ctx)
+        });
+        self.job = Some(RunningJob::Fit(job));
+    }
+
     fn poll_job(&mut self) {
         let Some(job) = &mut self.job else { return };
         match job {
@@ -500,6 +517,7 @@ impl IsingScopeApp {
             Command::Load(req) => self.start_load(req),
             Command::Simulate(req) => self.start_simulation(req),
             Command::Fit(req) => self.start_fit(req),
+            Command::OpenFitFolder(dir) => self.open_fit_folder(dir),
             Command::CancelJob => match &self.job {
                 Some(RunningJob::Load(j)) => j.cancel(),
                 Some(RunningJob::Fit(j)) => j.cancel(),

@@ -44,6 +44,9 @@ pub struct FitArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Shard options (ml only): rows A..B of J.csv and H.csv, fit_info.csv, shard_manifest.ron.
+    #[command(flatten)]
+    pub shard: super::shard::ShardArgs,
     // --- issue 13: checks, standard errors, significance, CV ---
     /// Benjamini-Hochberg false-discovery rate for DIR/J_significant.csv (ml only).
     #[arg(long)]
@@ -90,6 +93,20 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         },
     };
     let raster = npy::read_raster(&a.raster)?;
+    if a.shard.is_set() {
+        if !is_ml {
+            bail!("--neurons/--shard apply to --method ml only");
+        }
+        let L2Choice::Fixed(l2) = l2 else {
+            bail!("--l2 cv needs every neuron; choose --l2 first, then shard");
+        };
+        if a.fdr.is_some() || !a.holdout.trim().eq_ignore_ascii_case("none") {
+            bail!(
+                "--fdr and --holdout need every neuron; shards write J and H only (run the checks on the merged fit)"
+            );
+        }
+        return fit_ml_shard(&a, l2, &raster);
+    }
     let ctx = || format!("{}", a.raster.display());
     let holdout = match a.holdout.trim().to_ascii_lowercase().as_str() {
         "none" => Holdout::None,
@@ -355,4 +372,54 @@ fn fit_info_csv(head: &str, info: &FitInfo) -> String {
         let _ = writeln!(s, "{},{v:.17e}", k + 1);
     }
     s
+}
+
+/// `fit --method ml --neurons A..B | --shard k/K`: the rows A..B of J.csv
+/// and H.csv (same values and format as a full run), fit_info.csv of the
+/// shard, then the manifest.
+fn fit_ml_shard(a: &FitArgs, l2: f64, raster: &crate::spikes::SpikeRaster) -> anyhow::Result<()> {
+    let n = raster.n_units();
+    let range = a.shard.range(n)?.unwrap_or(0..n);
+    let mut params = MlFit {
+        l2,
+        neurons: Some(range.clone()),
+        ..Default::default()
+    };
+    if let Some(m) = a.max_iter {
+        params.max_iter = m;
+    }
+    let params = params.validate()?;
+    ensure_dir(&a.out)?;
+    super::shard::clear_manifest(&a.out)?;
+    let bar = CliProgress::new(format!(
+        "maximum likelihood, neurons {}..{}",
+        range.start, range.end
+    ));
+    let est = params
+        .fit(raster, &bar, &StopToken::new())
+        .with_context(|| format!("{}", a.raster.display()))?;
+    bar.finish();
+    text::write_matrix(&a.out.join("J.csv"), &(est.j / a.beta))?;
+    text::write_vector(&a.out.join("H.csv"), (est.h / a.beta).as_slice())?;
+    write_text(&a.out.join("fit_info.csv"), &fit_info_csv("ml", &est.info))?;
+    let p = params.params();
+    let options = [
+        ("method", "ml".to_string()),
+        ("l2", p.l2.to_string()),
+        ("beta", a.beta.to_string()),
+        ("max_iter", p.max_iter.to_string()),
+        ("tol", p.tol.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    super::shard::write_manifest(
+        &a.out,
+        "fit-ml",
+        &a.raster,
+        n,
+        options,
+        &range,
+        &["J.csv", "H.csv", "fit_info.csv"],
+    )
 }

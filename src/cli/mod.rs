@@ -15,10 +15,13 @@ mod compare;
 mod data;
 mod fit;
 mod meanfield;
+mod merge;
 mod model_cmds;
 pub mod progress_bar;
+mod shard;
 mod sim_moments;
 mod sk;
+mod slurm;
 mod state_space;
 
 use std::path::PathBuf;
@@ -96,6 +99,10 @@ pub enum Command {
     StateSpace(state_space::StateSpaceArgs),
     /// Draw Gaussian-process ground truth h(t), J(t) and simulate 0/1 spikes from it.
     SynthStateSpace(state_space::SynthStateSpaceArgs),
+    /// Merge shard folders (fit --shard, state-space --shard) into the files of a single run.
+    Merge(merge::MergeArgs),
+    /// Write (or submit) a SLURM array job of shards and a merge job that depends on it.
+    Slurm(slurm::SlurmArgs),
 }
 
 /// Run one subcommand.
@@ -113,6 +120,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Fit(a) => fit::fit(a),
         Command::StateSpace(a) => state_space::state_space(a),
         Command::SynthStateSpace(a) => state_space::synth_state_space(a),
+        Command::Merge(a) => merge::merge(a),
+        Command::Slurm(a) => slurm::slurm(a),
     }
 }
 

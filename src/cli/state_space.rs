@@ -71,6 +71,9 @@ pub struct StateSpaceArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Shard options: theta_*.npy of shape (T, B-A, N+1) and Q.csv for neurons A..B, evidence_neurons.csv (one row per EM iteration, one column per neuron), shard_manifest.ron; the entropy flow is computed by `merge`.
+    #[command(flatten)]
+    pub shard: super::shard::ShardArgs,
 }
 
 /// Write a `(T, N, N+1)` series.
@@ -102,6 +105,9 @@ pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
         );
     }
     let converging = a.tol > 0.0;
+    if a.shard.is_set() {
+        return state_space_shard(&a, &raster);
+    }
     let params = StateSpaceFit {
         max_iter: a.max_iter,
         tol: converging.then_some(a.tol),
@@ -126,20 +132,13 @@ pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
     text::write_matrix(&a.out.join("Q.csv"), &fit.q)?;
     text::write_vector(&a.out.join("evidence.csv"), &fit.info.objective)?;
     super::write_text(&a.out.join("neuron_fit.csv"), &neuron_fit_csv(&fit))?;
-    let flow = match a.flow {
-        FlowArg::MeanField | FlowArg::MeanFieldGh => {
-            let quad = if matches!(a.flow, FlowArg::MeanField) {
-                Quadrature::Riemann100
-            } else {
-                Quadrature::GaussHermite(40)
-            };
-            mean_field_entropy_flow(&fit.theta_smoothed, &grand_mean_rates(&raster), quad)?.flow
-        }
-        FlowArg::Sampling => {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(a.seed);
-            sampling_entropy_flow(&fit.theta_smoothed, a.flow_trajectories, 0.5, &mut rng)?.flow
-        }
-    };
+    let flow = entropy_flow(
+        a.flow,
+        a.flow_trajectories,
+        a.seed,
+        &fit.theta_smoothed,
+        &raster,
+    )?;
     write_flow(&a.out.join("entropy_flow.csv"), &flow)?;
     println!(
         "{} EM iterations ({}), log evidence {:.6}; mean entropy flow from t = 3: {:.6} nats/bin",
@@ -152,11 +151,17 @@ pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One row per neuron: `neuron,e_steps,reason,evidence`.
+/// Header of `neuron_fit.csv`.
+pub(super) const NEURON_FIT_HEADER: &str = "neuron,e_steps,reason,evidence\n";
+
+/// One row per fitted neuron: `neuron,e_steps,reason,evidence` (neuron
+/// numbers from `fit.neurons.start`, so shards' rows concatenate into the
+/// single run's file).
 fn neuron_fit_csv(fit: &StateSpaceResult) -> String {
-    let mut s = String::from("neuron,e_steps,reason,evidence\n");
-    for (i, f) in fit.neuron_info.iter().enumerate() {
+    let mut s = String::from(NEURON_FIT_HEADER);
+    for (k, f) in fit.neuron_info.iter().enumerate() {
         let ev = f.objective.last().copied().unwrap_or(f64::NAN);
+        let i = fit.neurons.start + k;
         let _ = writeln!(s, "{i},{},{},{ev}", f.iterations, f.reason);
     }
     s
@@ -178,6 +183,137 @@ fn per_neuron_summary(fit: &StateSpaceResult) -> String {
         its.get(its.len() / 2).copied().unwrap_or(0),
         its.last().copied().unwrap_or(0),
         its.len()
+    )
+}
+
+/// The entropy flow of smoothed parameters (also computed by `merge`,
+/// which needs every neuron).
+pub(super) fn entropy_flow(
+    flow: FlowArg,
+    trajectories: usize,
+    seed: u64,
+    theta_smoothed: &ThetaSeries,
+    raster: &crate::spikes::SpikeRaster,
+) -> anyhow::Result<EntropyFlow> {
+    Ok(match flow {
+        FlowArg::MeanField | FlowArg::MeanFieldGh => {
+            let quad = if matches!(flow, FlowArg::MeanField) {
+                Quadrature::Riemann100
+            } else {
+                Quadrature::GaussHermite(40)
+            };
+            mean_field_entropy_flow(theta_smoothed, &grand_mean_rates(raster), quad)?.flow
+        }
+        FlowArg::Sampling => {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            sampling_entropy_flow(theta_smoothed, trajectories, 0.5, &mut rng)?.flow
+        }
+    })
+}
+
+/// Write the entropy-flow file of a (merged) state-space output folder.
+pub(super) fn write_entropy_flow(path: &Path, flow: &EntropyFlow) -> anyhow::Result<()> {
+    write_flow(path, flow)
+}
+
+/// Rows `range` of a `(T, N, D)` series as a `(T, B-A, D)` array.
+pub(super) fn theta_rows(theta: &ThetaSeries, range: &std::ops::Range<usize>) -> Vec<f64> {
+    let mut out = Vec::with_capacity(theta.n_steps() * range.len() * theta.dim());
+    for t in 0..theta.n_steps() {
+        for i in range.clone() {
+            out.extend_from_slice(theta.row(t, i));
+        }
+    }
+    out
+}
+
+/// `state-space --neurons A..B | --shard k/K`: the rows of the parameter
+/// arrays and of Q, the per-neuron evidence, then the manifest.
+fn state_space_shard(
+    a: &StateSpaceArgs,
+    raster: &crate::spikes::SpikeRaster,
+) -> anyhow::Result<()> {
+    let n = raster.n_units();
+    let range = a.shard.range(n)?.unwrap_or(0..n);
+    // Every neuron stops on its own, so a shard's neurons end exactly as
+    // they do in a single run (same options).
+    let converging = a.tol > 0.0;
+    let params = StateSpaceFit {
+        max_iter: a.max_iter,
+        tol: converging.then_some(a.tol),
+        param_tol: a.param_tol,
+        accelerate: converging && !a.no_accel,
+        q_floor: a.q_floor,
+        neurons: Some(range.clone()),
+        ..Default::default()
+    }
+    .validate()?;
+    ensure_dir(&a.out)?;
+    super::shard::clear_manifest(&a.out)?;
+    let bar = CliProgress::new(format!(
+        "EM iterations, neurons {}..{}",
+        range.start, range.end
+    ));
+    let fit = params
+        .fit(raster, &bar, &StopToken::new())
+        .with_context(|| format!("fitting {}", a.raster.display()))?;
+    bar.finish();
+    for w in &fit.warnings {
+        eprintln!("warning: {w}");
+    }
+    let (t, d) = (fit.theta_smoothed.n_steps(), fit.theta_smoothed.dim());
+    let shape = [t, range.len(), d];
+    for (name, th) in [
+        ("theta_smoothed.npy", &fit.theta_smoothed),
+        ("theta_filtered.npy", &fit.theta_filtered),
+        ("theta_sd.npy", &fit.sd_smoothed),
+    ] {
+        npy::write_f64(&a.out.join(name), &shape, &theta_rows(th, &range))?;
+    }
+    let q = fit.q.rows(range.start, range.len()).into_owned();
+    text::write_matrix(&a.out.join("Q.csv"), &q)?;
+    text::write_rows(
+        &a.out.join("evidence_neurons.csv"),
+        fit.evidence_per_neuron.iter().map(|r| r.as_slice()),
+    )?;
+    super::write_text(&a.out.join("neuron_fit.csv"), &neuron_fit_csv(&fit))?;
+    let p = params.params();
+    let flow = a
+        .flow
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    let options = [
+        ("max_iter", p.max_iter.to_string()),
+        ("tol", format!("{:?}", p.tol)),
+        ("param_tol", format!("{:?}", p.param_tol)),
+        ("accelerate", p.accelerate.to_string()),
+        ("q_floor", format!("{:?}", p.q_floor)),
+        ("q_init", p.q_init.to_string()),
+        ("sigma0_init", p.sigma0_init.to_string()),
+        ("newton", format!("{:?}", p.newton)),
+        ("flow", flow),
+        ("flow_trajectories", a.flow_trajectories.to_string()),
+        ("seed", a.seed.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    super::shard::write_manifest(
+        &a.out,
+        "state-space",
+        &a.raster,
+        n,
+        options,
+        &range,
+        &[
+            "theta_smoothed.npy",
+            "theta_filtered.npy",
+            "theta_sd.npy",
+            "Q.csv",
+            "evidence_neurons.csv",
+            "neuron_fit.csv",
+        ],
     )
 }
 

@@ -34,6 +34,13 @@
 //! start is the independent-neuron optimum `H_i = atanh(mean y_i)`, `J = 0`.
 //! A neuron stops when `max |∇f_i| ≤ tol`; the fit stops when all have.
 //!
+//! **Shards.** With [`MlFit::neurons`] only a range of receiving neurons
+//! is fitted: the pass evaluates just those rows (each row's sums are the
+//! same whichever other rows are present) and every neuron stops on its own
+//! gradient, so a shard reproduces its rows of the full fit bit for bit.
+//! The pass costs the same per row whatever the row's spike count, so equal
+//! row counts balance shards.
+//!
 //! A unit that never (or always) fires has no finite optimum for λ = 0:
 //! its field runs towards ∓∞ until the gradient tolerance is met (|h| of
 //! order ½ log(2/tol)). Use λ > 0 to keep such estimates finite.
@@ -56,6 +63,12 @@ pub struct MlFit {
     /// Stop a neuron when every partial derivative of its mean objective
     /// is at most this in magnitude.
     pub tol: f64,
+    /// Fit only the receiving neurons `start ≤ i < end` (a shard; `None`:
+    /// all). Each neuron's problem and stopping rule are its own and a row's
+    /// arithmetic in a data pass does not depend on the other rows, so a
+    /// shard's rows are bitwise those of the full fit (see [`crate::shard`]).
+    #[serde(default)]
+    pub neurons: Option<std::ops::Range<usize>>,
 }
 
 impl Default for MlFit {
@@ -64,6 +77,7 @@ impl Default for MlFit {
             l2: 0.0,
             max_iter: 200,
             tol: 1e-6,
+            neurons: None,
         }
     }
 }
@@ -88,6 +102,15 @@ impl MlFit {
         if !(self.tol.is_finite() && self.tol > 0.0) {
             return Err(Error::param("tol", self.tol, "must be a positive number"));
         }
+        if let Some(r) = &self.neurons
+            && r.start >= r.end
+        {
+            return Err(Error::param(
+                "neurons",
+                format!("{}..{}", r.start, r.end),
+                "need a non-empty range start..end of receiving neurons",
+            ));
+        }
         Ok(ValidMlFit(self))
     }
 }
@@ -95,9 +118,13 @@ impl MlFit {
 /// The fitted parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MlEstimate {
-    /// Effective fields βH (length N).
+    /// Receiving neurons fitted (`0..N` unless [`MlFit::neurons`] is set);
+    /// row `r` of `h` and `j` is neuron `neurons.start + r`.
+    pub neurons: std::ops::Range<usize>,
+    /// Effective fields βH (one per fitted neuron; length N by default).
     pub h: DVector<f64>,
-    /// Effective couplings βJ (`[i, j]`: from j at t−1 to i at t).
+    /// Effective couplings βJ (`[r, j]`: from j at t−1 to neuron
+    /// `neurons.start + r` at t; N × N by default).
     pub j: DMatrix<f64>,
     /// Mean log-likelihood per transition at the estimate (nats, summed
     /// over neurons, penalty not included).
@@ -152,7 +179,7 @@ pub fn objective(
             format!("{} and {} x {}", h.len(), j.nrows(), j.ncols()),
         ));
     }
-    Ok(evaluate(raster, h, j, l2))
+    Ok(evaluate(raster, 0, h, j, l2))
 }
 
 /// Per-thread sums of one data pass.
@@ -165,7 +192,7 @@ struct Acc {
     rc: Vec<f64>,
     /// Σ (1 − tanh²).
     w: Vec<f64>,
-    /// `g[j*n + i]` = Σ_t c_t r_i(t) over bins where j is listed.
+    /// `g[j*m + r]` = Σ_t c_t r_r(t) over bins where j is listed (m rows).
     g: Vec<f64>,
     /// Scratch: fields, then residuals.
     buf: Vec<f64>,
@@ -176,15 +203,16 @@ struct Acc {
 }
 
 impl Acc {
-    fn new(n: usize) -> Self {
+    /// Sums for `m` receiving neurons of an `n`-unit raster.
+    fn new(m: usize, n: usize) -> Self {
         Self {
-            nll: vec![0.0; n],
-            rsum: vec![0.0; n],
-            rc: vec![0.0; n],
-            w: vec![0.0; n],
-            g: vec![0.0; n * n],
-            buf: vec![0.0; n],
-            y: vec![0.0; n],
+            nll: vec![0.0; m],
+            rsum: vec![0.0; m],
+            rc: vec![0.0; m],
+            w: vec![0.0; m],
+            g: vec![0.0; n * m],
+            buf: vec![0.0; m],
+            y: vec![0.0; m],
             list: Vec::with_capacity(n),
         }
     }
@@ -238,17 +266,22 @@ struct ChunkLists {
 
 /// Transitions `range` (flat index k: trial k / per_trial, bin
 /// k % per_trial + 1), processed block of rows by block of rows (see the
-/// module docs for the sums). Inlined into CPU-specific builds.
+/// module docs for the sums). Rows are the receiving neurons
+/// `row0 .. row0 + h.len()`; `j` is their `m × n` block, column-major.
+/// Every row's arithmetic is the same whatever the other rows are. Inlined
+/// into CPU-specific builds.
 #[inline(always)]
 fn accumulate_range_generic<const FMA: bool>(
     acc: &mut Acc,
     raster: &SpikeRaster,
     range: std::ops::Range<usize>,
+    row0: usize,
     h: &[f64],
     j: &[f64],
     rowsum: &[f64],
 ) {
-    let n = h.len();
+    let n = raster.n_units();
+    let m = h.len();
     let per_trial = raster.n_bins() - 1;
     let mut lists = ChunkLists::default();
     let mut scratch = std::mem::take(&mut acc.list);
@@ -266,8 +299,8 @@ fn accumulate_range_generic<const FMA: bool>(
         lists.rows.push((r, t));
     }
     acc.list = scratch;
-    for i0 in (0..n).step_by(ROW_BLOCK) {
-        let i1 = (i0 + ROW_BLOCK).min(n);
+    for i0 in (0..m).step_by(ROW_BLOCK) {
+        let i1 = (i0 + ROW_BLOCK).min(m);
         let bl = i1 - i0;
         for (&(s0, s1, c), &(r, t)) in lists.spans.iter().zip(&lists.rows) {
             let list = &lists.units[s0..s1];
@@ -278,17 +311,17 @@ fn accumulate_range_generic<const FMA: bool>(
             let c2 = 2.0 * c;
             let mut quads = list.chunks_exact(4);
             for q in &mut quads {
-                let c0 = &j[q[0] * n + i0..][..bl];
-                let c1 = &j[q[1] * n + i0..][..bl];
-                let c2_ = &j[q[2] * n + i0..][..bl];
-                let c3 = &j[q[3] * n + i0..][..bl];
+                let c0 = &j[q[0] * m + i0..][..bl];
+                let c1 = &j[q[1] * m + i0..][..bl];
+                let c2_ = &j[q[2] * m + i0..][..bl];
+                let c3 = &j[q[3] * m + i0..][..bl];
                 for ((((b, &a0), &a1), &a2), &a3) in buf.iter_mut().zip(c0).zip(c1).zip(c2_).zip(c3)
                 {
                     *b += c2 * ((a0 + a1) + (a2 + a3));
                 }
             }
             for &jj in quads.remainder() {
-                let col = &j[jj * n + i0..jj * n + i1];
+                let col = &j[jj * m + i0..jj * m + i1];
                 for (b, &x) in buf.iter_mut().zip(col) {
                     *b += c2 * x;
                 }
@@ -296,7 +329,7 @@ fn accumulate_range_generic<const FMA: bool>(
             let cur = raster.row(r, t);
             let y = &mut acc.y[..bl];
             for (ii, yi) in y.iter_mut().enumerate() {
-                let i = i0 + ii;
+                let i = row0 + i0 + ii;
                 *yi = (((cur[i / 64] >> (i % 64)) & 1) as f64) * 2.0 - 1.0;
             }
             let (nll, rsum) = (&mut acc.nll[i0..][..bl], &mut acc.rsum[i0..][..bl]);
@@ -324,7 +357,7 @@ fn accumulate_range_generic<const FMA: bool>(
                 *b = c * res;
             }
             for &jj in list {
-                let g = &mut acc.g[jj * n + i0..][..bl];
+                let g = &mut acc.g[jj * m + i0..][..bl];
                 for (x, &v) in g.iter_mut().zip(buf.iter()) {
                     *x += v;
                 }
@@ -339,11 +372,12 @@ fn accumulate_range_avx2(
     acc: &mut Acc,
     raster: &SpikeRaster,
     range: std::ops::Range<usize>,
+    row0: usize,
     h: &[f64],
     j: &[f64],
     rowsum: &[f64],
 ) {
-    accumulate_range_generic::<true>(acc, raster, range, h, j, rowsum);
+    accumulate_range_generic::<true>(acc, raster, range, row0, h, j, rowsum);
 }
 
 /// Dispatch to the AVX2 build where the CPU has it.
@@ -351,6 +385,7 @@ fn accumulate_range(
     acc: &mut Acc,
     raster: &SpikeRaster,
     range: std::ops::Range<usize>,
+    row0: usize,
     h: &[f64],
     j: &[f64],
     rowsum: &[f64],
@@ -360,16 +395,24 @@ fn accumulate_range(
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features this build enables.
-            unsafe { accumulate_range_avx2(acc, raster, range, h, j, rowsum) };
+            unsafe { accumulate_range_avx2(acc, raster, range, row0, h, j, rowsum) };
             return;
         }
     }
-    accumulate_range_generic::<false>(acc, raster, range, h, j, rowsum);
+    accumulate_range_generic::<false>(acc, raster, range, row0, h, j, rowsum);
 }
 
-/// One pass over every transition of the raster.
-fn evaluate(raster: &SpikeRaster, h: &DVector<f64>, j: &DMatrix<f64>, l2: f64) -> Objective {
+/// One pass over every transition of the raster, for the receiving
+/// neurons `row0 .. row0 + h.len()` (`j`: their rows, all N columns).
+fn evaluate(
+    raster: &SpikeRaster,
+    row0: usize,
+    h: &DVector<f64>,
+    j: &DMatrix<f64>,
+    l2: f64,
+) -> Objective {
     let n = raster.n_units();
+    let m = h.len();
     let (rr, tt) = (raster.n_trials(), raster.n_bins());
     let per_trial = tt - 1;
     let total = rr * per_trial;
@@ -386,12 +429,12 @@ fn evaluate(raster: &SpikeRaster, h: &DVector<f64>, j: &DMatrix<f64>, l2: f64) -
     let parts: Vec<Acc> = (0..GROUPS)
         .into_par_iter()
         .map(|g| {
-            let mut acc = Acc::new(n);
+            let mut acc = Acc::new(m, n);
             let (g0, g1) = ((g * per_group).min(total), ((g + 1) * per_group).min(total));
             let mut k = g0;
             while k < g1 {
                 let end = (k + CHUNK).min(g1);
-                accumulate_range(&mut acc, raster, k..end, hs, js, &rowsum);
+                accumulate_range(&mut acc, raster, k..end, row0, hs, js, &rowsum);
                 k = end;
             }
             acc
@@ -400,16 +443,16 @@ fn evaluate(raster: &SpikeRaster, h: &DVector<f64>, j: &DMatrix<f64>, l2: f64) -
     let acc = parts
         .into_iter()
         .reduce(Acc::merge)
-        .unwrap_or_else(|| Acc::new(n));
+        .unwrap_or_else(|| Acc::new(m, n));
     let nf = total as f64;
-    let nll = DVector::from_fn(n, |i, _| acc.nll[i] / nf);
-    let f = DVector::from_fn(n, |i, _| nll[i] + 0.5 * l2 * j.row(i).norm_squared());
-    let grad_h = DVector::from_fn(n, |i, _| -acc.rsum[i] / nf);
+    let nll = DVector::from_fn(m, |i, _| acc.nll[i] / nf);
+    let f = DVector::from_fn(m, |i, _| nll[i] + 0.5 * l2 * j.row(i).norm_squared());
+    let grad_h = DVector::from_fn(m, |i, _| -acc.rsum[i] / nf);
     // Σ_t r_i x_j = 2 g_ij − rc_i.
-    let grad_j = DMatrix::from_fn(n, n, |i, jj| {
-        -(2.0 * acc.g[jj * n + i] - acc.rc[i]) / nf + l2 * j[(i, jj)]
+    let grad_j = DMatrix::from_fn(m, n, |i, jj| {
+        -(2.0 * acc.g[jj * m + i] - acc.rc[i]) / nf + l2 * j[(i, jj)]
     });
-    let mean_weight = DVector::from_fn(n, |i, _| acc.w[i] / nf);
+    let mean_weight = DVector::from_fn(m, |i, _| acc.w[i] / nf);
     Objective {
         f,
         nll,
@@ -586,6 +629,15 @@ impl ValidMlFit {
         }
         let p = &self.0;
         let n = raster.n_units();
+        let rows = p.neurons.clone().unwrap_or(0..n);
+        if rows.end > n {
+            return Err(Error::param(
+                "neurons",
+                format!("{}..{}", rows.start, rows.end),
+                format!("the raster has {n} units (neurons 0..{n})"),
+            ));
+        }
+        let (row0, m) = (rows.start, rows.len());
         let l2 = p.l2;
         let pre = Preconditioner::new(second_moments(raster));
         // Start: independent neurons.
@@ -597,17 +649,18 @@ impl ValidMlFit {
                 v
             });
         let samples = (raster.n_trials() * (raster.n_bins() - 1)) as f64;
-        let mut h = DVector::from_fn(n, |i, _| {
+        let mut h = DVector::from_fn(m, |r, _| {
+            let i = row0 + r;
             let q = (counts[i] - first_bins[i]) as f64 / samples;
             (2.0 * q - 1.0).clamp(-1.0 + 1e-6, 1.0 - 1e-6).atanh()
         });
-        let mut j = DMatrix::<f64>::zeros(n, n);
+        let mut j = DMatrix::<f64>::zeros(m, n);
         if let Some((h0, j0)) = start {
-            h.copy_from(h0);
-            j.copy_from(j0);
+            h.copy_from(&h0.rows(row0, m));
+            j.copy_from(&j0.rows(row0, m));
         }
-        let obj = evaluate(raster, &h, &j, l2);
-        let mut states: Vec<NeuronState> = (0..n)
+        let obj = evaluate(raster, row0, &h, &j, l2);
+        let mut states: Vec<NeuronState> = (0..m)
             .map(|i| {
                 let mut theta = DVector::zeros(n + 1);
                 theta[0] = h[i];
@@ -653,7 +706,7 @@ impl ValidMlFit {
                     j[(i, jj)] = s.trial[jj + 1];
                 }
             }
-            let obj = evaluate(raster, &h, &j, l2);
+            let obj = evaluate(raster, row0, &h, &j, l2);
             if obj.f.iter().any(|x| !x.is_finite()) {
                 return Err(Error::Diverged {
                     method: "maximum likelihood".into(),
@@ -728,9 +781,10 @@ impl ValidMlFit {
             }
         }
         let max_gradient = states.iter().map(|s| s.g.amax()).fold(0.0, f64::max);
-        let penalty: f64 = (0..n).map(|i| 0.5 * l2 * j.row(i).norm_squared()).sum();
+        let penalty: f64 = (0..m).map(|i| 0.5 * l2 * j.row(i).norm_squared()).sum();
         let total_f: f64 = states.iter().map(|s| s.f).sum();
         Ok(MlEstimate {
+            neurons: rows,
             h,
             j,
             log_likelihood: -(total_f - penalty),

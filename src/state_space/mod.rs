@@ -110,6 +110,11 @@ pub struct StateSpaceFit {
     pub q_floor: Option<f64>,
     /// Newton solve of each filter update.
     pub newton: NewtonOptions,
+    /// Fit only the receiving neurons `start ≤ i < end` (a shard; `None`:
+    /// all). The posterior factorises over neurons, so a shard's neurons
+    /// are bitwise those of the full fit (see [`crate::shard`]); the
+    /// result's arrays keep all N rows, zero outside the range.
+    pub neurons: Option<std::ops::Range<usize>>,
 }
 
 impl Default for StateSpaceFit {
@@ -123,6 +128,7 @@ impl Default for StateSpaceFit {
             sigma0_init: 1.0,
             q_floor: None,
             newton: NewtonOptions::default(),
+            neurons: None,
         }
     }
 }
@@ -184,6 +190,15 @@ impl StateSpaceFit {
                 "need at least one Newton step",
             ));
         }
+        if let Some(r) = &self.neurons {
+            if r.start >= r.end {
+                return Err(Error::param(
+                    "neurons",
+                    format!("{}..{}", r.start, r.end),
+                    "need a non-empty range start..end of receiving neurons",
+                ));
+            }
+        }
         Ok(ValidStateSpaceFit(self.clone()))
     }
 
@@ -234,6 +249,13 @@ pub struct StateSpaceResult {
     pub extrapolations: (usize, usize),
     /// Where the time went (for benchmarks and the floor comparison).
     pub timing: FitTiming,
+    /// Receiving neurons fitted (`0..N` unless [`StateSpaceFit::neurons`]
+    /// is set); rows outside it are zero.
+    pub neurons: std::ops::Range<usize>,
+    /// Laplace log evidence per EM iteration and fitted neuron:
+    /// `[iteration][i - neurons.start]` (nats); `info.objective[k]` is the
+    /// sum of row k over all neurons, in neuron order.
+    pub evidence_per_neuron: Vec<Vec<f64>>,
     /// Neurons that never spike in bins `0..T`: their outgoing couplings
     /// `J_ij` (column `1+j`) are not identifiable (posterior = prior, its
     /// variance grows linearly in `t`).
@@ -321,6 +343,14 @@ impl ValidStateSpaceFit {
             .map(|t| summary.patterns(t).len())
             .max()
             .unwrap_or(0);
+        let rows = p.neurons.clone().unwrap_or(0..n);
+        if rows.end > n {
+            return Err(Error::param(
+                "neurons",
+                format!("{}..{}", rows.start, rows.end),
+                format!("the raster has {n} units (neurons 0..{n})"),
+            ));
+        }
         if stop.is_stopped() {
             return Err(Error::Cancelled);
         }
@@ -336,18 +366,19 @@ impl ValidStateSpaceFit {
         // its spike count (more Newton work, slower EM convergence), so the
         // expensive ones start early and the cheap ones fill the tail.
         let post = summary.postsynaptic_counts();
-        let mut order: Vec<usize> = (0..n).collect();
+        let mut order: Vec<usize> = rows.clone().collect();
         order.sort_by_key(|&i| (std::cmp::Reverse(post[i]), i));
         let next = AtomicUsize::new(0);
         let done = AtomicU64::new(0);
-        let total = (n * p.max_iter) as u64;
+        let total = (rows.len() * p.max_iter) as u64;
+        // One slot per fitted neuron, `slots[i - rows.start]`.
         let slots: Vec<Mutex<Option<Result<NeuronFit>>>> =
-            (0..n).map(|_| Mutex::new(None)).collect();
+            rows.clone().map(|_| Mutex::new(None)).collect();
         rayon::broadcast(|_| {
             let mut ws: Option<Workspace> = None;
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
-                if k >= n {
+                if k >= order.len() {
                     break;
                 }
                 let i = order[k];
@@ -366,7 +397,9 @@ impl ValidStateSpaceFit {
                         progress.report(v, total);
                     }
                 }
-                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                *slots[i - rows.start]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(r);
             }
             if let Some(ws) = &ws {
                 work.lock()
@@ -396,7 +429,19 @@ impl ValidStateSpaceFit {
                 reason: "the log evidence is not finite".into(),
             });
         }
-        let mut result = assemble(&summary, fits, info, p);
+        // Per-neuron evidence by iteration, each trace padded with its last
+        // value to the longest (what `combine_info` sums): a shard's rows,
+        // padded again to the longest of all shards, sum to the full fit's.
+        let evidence_per_neuron: Vec<Vec<f64>> = (0..info.objective.len())
+            .map(|k| {
+                fits.iter()
+                    .map(|f| f.trace[k.min(f.trace.len() - 1)])
+                    .collect()
+            })
+            .collect();
+        let mut result = assemble(&summary, rows.start, fits, info, p);
+        result.neurons = rows;
+        result.evidence_per_neuron = evidence_per_neuron;
         result.timing = FitTiming {
             summary_seconds,
             em_seconds,
@@ -406,9 +451,11 @@ impl ValidStateSpaceFit {
     }
 }
 
-/// Gather per-neuron states into the result arrays and warnings.
+/// Gather per-neuron states (neurons `row0 ..`) into the result arrays and
+/// warnings.
 fn assemble(
     summary: &DataSummary,
+    row0: usize,
     fits: Vec<NeuronFit>,
     info: FitInfo,
     p: &StateSpaceFit,
@@ -439,7 +486,8 @@ fn assemble(
     let mut warnings = Vec::new();
     let mut floored = Vec::new();
     let mut collapsed = Vec::new();
-    for (i, st) in states.iter().enumerate() {
+    for (k, st) in states.iter().enumerate() {
+        let i = row0 + k;
         for t in 0..n_steps {
             let r = t * d..(t + 1) * d;
             theta_smoothed
@@ -524,6 +572,8 @@ fn assemble(
         neuron_info,
         extrapolations,
         timing: FitTiming::default(),
+        neurons: 0..n,
+        evidence_per_neuron: Vec::new(),
         silent_presynaptic,
         silent_postsynaptic,
         newton_unconverged,
