@@ -190,14 +190,14 @@ impl StateSpaceFit {
                 "need at least one Newton step",
             ));
         }
-        if let Some(r) = &self.neurons {
-            if r.start >= r.end {
-                return Err(Error::param(
-                    "neurons",
-                    format!("{}..{}", r.start, r.end),
-                    "need a non-empty range start..end of receiving neurons",
-                ));
-            }
+        if let Some(r) = &self.neurons
+            && r.start >= r.end
+        {
+            return Err(Error::param(
+                "neurons",
+                format!("{}..{}", r.start, r.end),
+                "need a non-empty range start..end of receiving neurons",
+            ));
         }
         Ok(ValidStateSpaceFit(self.clone()))
     }
