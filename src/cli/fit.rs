@@ -10,7 +10,7 @@ use clap::Args;
 use super::progress_bar::CliProgress;
 use super::{ensure_dir, write_text};
 use crate::fit::MlFit;
-use crate::io::{npy, text};
+use crate::io::text;
 use crate::meanfield::Method;
 use crate::meanfield::inverse::{MomentMatching, MomentTargets};
 use crate::progress::{FitInfo, StopToken};
@@ -54,7 +54,17 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
     if a.l2.is_some() && !is_ml {
         bail!("--l2 applies to --method ml only");
     }
-    let raster = npy::read_raster(&a.raster)?;
+    let raster = crate::io::read_raster_file(&a.raster)?;
+    let n = raster.n_units() as u64;
+    // J, its gradient and curvature: a few N x N matrices of doubles.
+    super::ensure_memory(
+        &format!(
+            "fitting the N x N couplings of {} (N = {n})",
+            a.raster.display()
+        ),
+        n.saturating_mul(n).saturating_mul(4 * 8),
+        "select fewer units when binning",
+    )?;
     let ctx = || format!("{}", a.raster.display());
     let (h, j, info, label) = match method {
         None => {
@@ -88,6 +98,8 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
             (fit.h, fit.j, fit.info, method.name().to_string())
         }
     };
+    let outputs = ["J.csv", "H.csv", "fit_info.csv"].map(|f| a.out.join(f));
+    super::check_outputs(&outputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     ensure_dir(&a.out)?;
     text::write_matrix(&a.out.join("J.csv"), &(j / a.beta))?;
     text::write_vector(&a.out.join("H.csv"), (h / a.beta).as_slice())?;
