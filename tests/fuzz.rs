@@ -617,3 +617,49 @@ fn fuzz_every_reader() {
         );
     }
 }
+
+/// Sessions (RON, read by the app only, so in-process): mutated session
+/// files either load with every field in range or are refused with an
+/// error naming the file; nothing panics.
+#[cfg(feature = "gui")]
+#[test]
+fn fuzz_sessions() {
+    use isingscope::app::session::Session;
+    let cases: usize = std::env::var("ISINGSCOPE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CASES);
+    let dir = tempfile::tempdir().unwrap();
+    let seed_path = dir.path().join("seed.ron");
+    Session::default().save(&seed_path).unwrap();
+    let seed = std::fs::read(&seed_path).unwrap();
+    let mut rng = Rng(0x5e55_1014);
+    let (mut loaded, mut refused) = (0, 0);
+    for k in 0..cases {
+        let mut bytes = seed.clone();
+        for _ in 0..1 + rng.below(3) {
+            mutate_text(&mut bytes, &mut rng);
+        }
+        let p = dir.path().join(format!("s{k}.ron"));
+        std::fs::write(&p, &bytes).unwrap();
+        let result = std::panic::catch_unwind(|| Session::load_validated(&p));
+        match result {
+            Err(_) => panic!("panic on {}", p.display()),
+            Ok(Err(e)) => {
+                refused += 1;
+                assert!(e.contains(&format!("s{k}.ron")), "{e}");
+                assert!(!e.contains('\n'), "multi-line: {e}");
+            }
+            Ok(Ok((s, _))) => {
+                loaded += 1;
+                let pl = &s.phase_lab;
+                assert!((16..=4096).contains(&pl.n), "{}", p.display());
+                assert!((2..=200).contains(&pl.sweep_points));
+                assert!((2..=100).contains(&pl.sweep_reps));
+                assert!(pl.beta.is_finite() && s.couplings_threshold.is_finite());
+            }
+        }
+        let _ = std::fs::remove_file(&p);
+    }
+    eprintln!("fuzz sessions: {cases} cases, {loaded} loaded, {refused} refused");
+}
