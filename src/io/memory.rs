@@ -109,16 +109,23 @@ pub fn bytes_of(count: u64, elem_bytes: u64) -> u64 {
     count.saturating_mul(elem_bytes)
 }
 
-/// A zero-filled `Vec` of `len` elements, allocated fallibly after
-/// [`ensure_fits`]; the error names `what` and says how to need less.
+/// A zero-filled `Vec` of `len` elements after [`ensure_fits`]; the error
+/// names `what` and says how to need less.
+///
+/// The room is first reserved fallibly (an address-space limit or an
+/// absurd size ends here as an error), released, and the buffer then
+/// allocated as `vec![0; len]`, which the allocator serves with lazily
+/// zeroed pages (calloc): writing the zeros here would fault in every page
+/// on one thread before the parallel fill touches them.
 pub fn try_zeroed<T: Clone + Default>(what: &str, len: usize, hint: &str) -> Result<Vec<T>> {
     let bytes = bytes_of(len as u64, std::mem::size_of::<T>() as u64);
     ensure_fits(what, bytes, hint)?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(len)
+    let mut probe: Vec<T> = Vec::new();
+    probe
+        .try_reserve_exact(len)
         .map_err(|_| too_large(what, bytes, available_bytes(), hint))?;
-    v.resize(len, T::default());
-    Ok(v)
+    drop(probe);
+    Ok(vec![T::default(); len])
 }
 
 /// An empty `Vec` with room for `len` elements, allocated fallibly (see

@@ -204,7 +204,7 @@ pub fn read_info(path: &Path) -> Result<NpyInfo> {
         fortran_order: npy.order() == Order::Fortran,
         dtype: match npy.dtype() {
             DType::Plain(ts) => ts.to_string(),
-            other => format!("{other:?}"),
+            _ => "a structured (record) dtype".to_string(),
         },
     })
 }
