@@ -103,8 +103,11 @@ pub fn forward(a: ForwardArgs) -> anyhow::Result<()> {
     let Some(last) = res.last() else {
         bail!("no steps were run");
     };
-    let hint =
-        "the couplings or fields are too large for double precision (overflow); scale them down";
+    let hint = format!(
+        "the couplings {} or fields are too large for double precision (overflow); scale them down",
+        a.couplings.display()
+    );
+    let hint = hint.as_str();
     ensure_finite(
         &format!("{method} m(t)"),
         res.m.iter().flat_map(|m| m.iter()),

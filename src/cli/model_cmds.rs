@@ -322,8 +322,12 @@ pub fn exact(a: ExactArgs) -> anyhow::Result<()> {
     let Some(last) = last else {
         bail!("no steps were run");
     };
-    let hint =
-        "the couplings or fields are too large for double precision (overflow); scale them down";
+    let hint = format!(
+        "the couplings {} or fields {} are too large for double precision (overflow); scale them down",
+        a.couplings.display(),
+        a.fields.display()
+    );
+    let hint = hint.as_str();
     ensure_finite("exact m(t)", m_rows.iter().flatten(), hint)?;
     ensure_finite("exact C", last.c.iter(), hint)?;
     ensure_finite("exact D", last.d.iter(), hint)?;
