@@ -84,6 +84,20 @@ pub enum Error {
         input: PathBuf,
     },
 
+    /// A buffer whose size a file or an argument decides would not fit in
+    /// memory (or is larger than the file can hold).
+    #[error("{what} needs {needed}, but {available}; {hint}")]
+    TooLarge {
+        /// The file or argument and the buffer, e.g. "raster of x.csv".
+        what: String,
+        /// The size needed, in words (e.g. "12.0 GiB").
+        needed: String,
+        /// What is available, in words.
+        available: String,
+        /// How to need less (a larger bin, fewer units, `--stop`, ...).
+        hint: String,
+    },
+
     /// The work was cancelled through a [`crate::progress::StopToken`].
     #[error("cancelled")]
     Cancelled,

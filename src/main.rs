@@ -1,11 +1,10 @@
 //! The `isingscope` binary: no subcommand opens the desktop app, a
 //! subcommand runs headless (see `isingscope --help`).
 
-use clap::Parser;
 use isingscope::cli::{Cli, run};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let result = match cli.command {
         Some(command) => run(command),
         None => open_app(cli.file, cli.tab, cli.fit),
@@ -13,10 +12,35 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line: a cause whose text the message
+/// already shows (the library's I/O errors print their OS error) is not
+/// repeated, and newlines from file contents are escaped.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.chars()
+        .flat_map(|c| match c {
+            '\n' => vec!['\\', 'n'],
+            '\r' => vec!['\\', 'r'],
+            c if c.is_control() && c != '\t' => c.escape_default().collect(),
+            c => vec![c],
+        })
+        .collect()
 }
 
 #[cfg(feature = "gui")]

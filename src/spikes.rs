@@ -60,7 +60,13 @@ impl SpikeRaster {
             n_bins,
             n_units,
             words_per_row,
-            bits: vec![0; len],
+            // Fallible: a shape from a file or an argument must end in an
+            // error naming it, not an abort.
+            bits: crate::io::memory::try_zeroed(
+                &format!("raster ({n_trials} trials x {n_bins} bins x {n_units} units)"),
+                len,
+                "use a larger bin, a shorter window, fewer trials or fewer units",
+            )?,
         })
     }
 

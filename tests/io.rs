@@ -821,3 +821,551 @@ fn corrupted_files_never_panic() {
         }
     }
 }
+
+// ------------------------------------------- Hostile files (issue 14)
+
+/// The run failed with exactly one line on stderr holding every needle, no
+/// Rust Debug text and no repeated OS error.
+fn assert_one_line_error(o: &Output, needles: &[&str]) -> String {
+    assert!(!o.status.success(), "expected failure");
+    assert!(
+        o.status.code().is_some(),
+        "killed by a signal: {:?}",
+        o.status
+    );
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(e.trim_end().lines().count(), 1, "one-line error, got: {e}");
+    assert!(e.starts_with("error: "), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    for n in needles {
+        assert!(e.contains(n), "error '{e}' should mention '{n}'");
+    }
+    for debug in ["Some(", "None", "Label(", "MinRate(", "Other(", "u8(bits"] {
+        assert!(!e.contains(debug), "Debug text '{debug}' in: {e}");
+    }
+    e
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// An `.npy` v1 header for `descr` and `shape`, padded like NumPy's.
+fn npy_header(descr: &str, shape: &str) -> Vec<u8> {
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out
+}
+
+/// Class 1: sizes from files and arguments are checked before allocating.
+#[test]
+fn hostile_sizes_are_errors_not_aborts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // NPY v2 header-length field near 4 GiB.
+    let p = d.join("hdr.npy");
+    let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
+    bytes.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    bytes.extend_from_slice(&[b' '; 64]);
+    std::fs::write(&p, bytes).unwrap();
+    let o = isingscope(&["stats", s(&p), "--out", s(&d.join("o"))]);
+    assert_one_line_error(
+        &o,
+        &["hdr.npy", "header length field says 4294967280 bytes"],
+    );
+    // A shape far larger than the file (10^10 elements in 128 bytes).
+    let p = d.join("shape.npy");
+    let mut bytes = npy_header("|u1", "(100000, 100000)");
+    bytes.extend_from_slice(&[1; 128]);
+    std::fs::write(&p, &bytes).unwrap();
+    let o = isingscope(&["stats", s(&p), "--out", s(&d.join("o"))]);
+    assert_one_line_error(&o, &["shape.npy", "needs more data than the 128 bytes"]);
+    // The same array as an NPZ member.
+    let p = d.join("shape.npz");
+    write_stored_zip(&p, "spikes.npy", &bytes);
+    let o = isingscope(&["info", s(&p), "--orientation", "time-units"]);
+    assert_one_line_error(&o, &["shape.npz:spikes.npy", "needs more data"]);
+    // T = 3 bins of N = 200,000 units: the N x N moments need 1.28 TB
+    // (4 matrices of 8-byte doubles), beyond any test machine.
+    let p = d.join("wide.npy");
+    let mut bytes = npy_header("|u1", "(3, 200000)");
+    bytes.extend(std::iter::repeat_n(0u8, 3 * 200_000));
+    std::fs::write(&p, &bytes).unwrap();
+    for cmd in ["stats", "fit", "state-space"] {
+        let o = isingscope(&[cmd, s(&p), "--out", s(&d.join("o"))]);
+        assert_one_line_error(
+            &o,
+            &["wide.npy", "N = 200000", "memory available", "fewer units"],
+        );
+    }
+    // Arguments: steps, trials and N that cannot fit.
+    std::fs::write(d.join("J.csv"), "0.1,0.2\n0.3,0.4\n").unwrap();
+    std::fs::write(d.join("H.csv"), "0\n0\n").unwrap();
+    let (j, h, out) = (d.join("J.csv"), d.join("H.csv"), d.join("o"));
+    let steps = "1000000000000000000";
+    let o = isingscope(&[
+        "exact",
+        "--couplings",
+        s(&j),
+        "--fields",
+        s(&h),
+        "--steps",
+        steps,
+        "--out",
+        s(&out),
+    ]);
+    assert_one_line_error(
+        &o,
+        &[
+            "--steps 1000000000000000000",
+            "memory available",
+            "fewer --steps",
+        ],
+    );
+    let o = isingscope(&[
+        "forward",
+        "--method",
+        "nmf",
+        "--couplings",
+        s(&j),
+        "--steps",
+        steps,
+        "--out",
+        s(&out),
+    ]);
+    assert_one_line_error(&o, &["--steps 1000000000000000000", "memory available"]);
+    let o = isingscope(&["simulate", "--trials", "1000000000000", "--out", s(&out)]);
+    assert_one_line_error(
+        &o,
+        &[
+            "--trials 1000000000000",
+            "memory available",
+            "fewer --trials",
+        ],
+    );
+    let o = isingscope(&["simulate", "--n", "10000000", "--out", s(&out)]);
+    assert_one_line_error(&o, &["--n 10000000", "memory available", "smaller --n"]);
+    assert!(!out.exists(), "nothing may be written");
+}
+
+/// A stored (uncompressed) zip holding one member, CRC correct.
+fn write_stored_zip(path: &Path, name: &str, data: &[u8]) {
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    let mut out = Vec::new();
+    out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(data);
+    let cd = out.len() as u32;
+    out.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    let cd_len = out.len() as u32 - cd;
+    out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
+    out.extend_from_slice(&cd_len.to_le_bytes());
+    out.extend_from_slice(&cd.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    std::fs::write(path, out).unwrap();
+}
+
+fn hostile_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/io/hostile")
+        .join(name)
+}
+
+/// Classes 2, 4 and 6 for NWB (fixtures from h5py / HDF5 2.0.0, see
+/// `tests/data/io/hostile/make_hostile.py`): headers that claim data never
+/// written, chunks of gigabytes, dtypes and ranks against the schema, and
+/// the newest data layout message.
+#[test]
+fn hostile_nwb_files() {
+    for (file, needles) in [
+        (
+            "claims_3e8.nwb",
+            &[
+                "/units/spike_times claims 300000000 elements",
+                "no data were ever written",
+            ][..],
+        ),
+        (
+            "claims_3e8_chunked.nwb",
+            &["claims 300000000 elements", "only 0 chunks"][..],
+        ),
+        (
+            "huge_chunk.nwb",
+            &["chunks of 268435456 elements (2.0 GiB)", "h5repack"][..],
+        ),
+        (
+            "int64_times.nwb",
+            &["/units/spike_times holds int64", "floating-point seconds"][..],
+        ),
+        (
+            "times_2d.nwb",
+            &["/units/spike_times has shape [2, 1]", "1-D"][..],
+        ),
+        (
+            "index_2d.nwb",
+            &["/units/spike_times_index has shape [1, 1]", "1-D"][..],
+        ),
+        ("scalar_times.nwb", &["/units/spike_times is a scalar"][..]),
+        (
+            "latest_gzip.nwb",
+            &["data layout message", "version: 5", "h5repack"][..],
+        ),
+    ] {
+        let p = hostile_fixture(file);
+        let o = isingscope(&["info", s(&p)]);
+        let mut all = vec![file];
+        all.extend_from_slice(needles);
+        assert_one_line_error(&o, &all);
+    }
+}
+
+/// Class 3: no output over an input, and no output at all when one of a
+/// command's outputs would replace an input.
+#[test]
+fn hostile_outputs_never_replace_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("D");
+    std::fs::create_dir(&d).unwrap();
+    let csv = "unit,time\n1,0.05\n2,0.12\n1,0.31\n";
+    std::fs::write(d.join("units.csv"), csv).unwrap();
+    // The units summary would overwrite the input: refused, raster unwritten.
+    let o = isingscope(&[
+        "bin",
+        s(&d.join("units.csv")),
+        "--bin-ms",
+        "10",
+        "--out",
+        s(&d.join("raster.npy")),
+    ]);
+    assert_one_line_error(&o, &["units.csv", "refusing to write over an input"]);
+    assert_eq!(std::fs::read_to_string(d.join("units.csv")).unwrap(), csv);
+    assert!(!d.join("raster.npy").exists());
+    // An --align file named units.csv next to the output.
+    let e = dir.path().join("E");
+    std::fs::create_dir(&e).unwrap();
+    std::fs::write(e.join("s.csv"), csv).unwrap();
+    std::fs::write(e.join("units.csv"), "time\n0.1\n").unwrap();
+    let o = isingscope(&[
+        "bin",
+        s(&e.join("s.csv")),
+        "--bin-ms",
+        "10",
+        "--align",
+        s(&e.join("units.csv")),
+        "--post",
+        "0.1",
+        "--out",
+        s(&e.join("r.npy")),
+    ]);
+    assert_one_line_error(&o, &["units.csv", "refusing to write over an input"]);
+    assert_eq!(
+        std::fs::read_to_string(e.join("units.csv")).unwrap(),
+        "time\n0.1\n"
+    );
+    // --out naming the input itself.
+    let o = isingscope(&[
+        "bin",
+        s(&e.join("s.csv")),
+        "--bin-ms",
+        "10",
+        "--out",
+        s(&e.join("s.csv")),
+    ]);
+    assert_one_line_error(&o, &["s.csv", "refusing to write over an input"]);
+    assert_eq!(std::fs::read_to_string(e.join("s.csv")).unwrap(), csv);
+    // A Kilosort folder's own spike_times.npy.
+    let ks = dir.path().join("ks");
+    std::fs::create_dir(&ks).unwrap();
+    write_kilosort(&ks);
+    let before = std::fs::read(ks.join("spike_times.npy")).unwrap();
+    let o = isingscope(&[
+        "bin",
+        s(&ks),
+        "--bin-ms",
+        "10",
+        "--out",
+        s(&ks.join("spike_times.npy")),
+    ]);
+    assert_one_line_error(&o, &["spike_times.npy", "refusing to write over an input"]);
+    assert_eq!(std::fs::read(ks.join("spike_times.npy")).unwrap(), before);
+    // simulate --couplings D/J.csv --out D; forward/exact --m0 D/m.csv --out D.
+    let m = dir.path().join("M");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(m.join("J.csv"), "0.1,0.2\n0.3,0.4\n").unwrap();
+    std::fs::write(m.join("H.csv"), "0.1\n-0.1\n").unwrap();
+    std::fs::write(m.join("m.csv"), "0.5\n0.5\n").unwrap();
+    let o = isingscope(&[
+        "simulate",
+        "--couplings",
+        s(&m.join("J.csv")),
+        "--steps",
+        "5",
+        "--out",
+        s(&m),
+    ]);
+    assert_one_line_error(&o, &["J.csv", "refusing to write over an input"]);
+    let (mj, mm, mh) = (m.join("J.csv"), m.join("m.csv"), m.join("H.csv"));
+    for cmd in [
+        vec!["forward", "--method", "nmf", "--steps", "3"],
+        vec!["exact", "--fields", s(&mh), "--steps", "3"],
+    ] {
+        let mut args = cmd.clone();
+        args.extend_from_slice(&["--couplings", s(&mj), "--m0", s(&mm), "--out", s(&m)]);
+        let o = isingscope(&args);
+        assert_one_line_error(&o, &["refusing to write over an input"]);
+    }
+    assert_eq!(
+        std::fs::read_to_string(m.join("J.csv")).unwrap(),
+        "0.1,0.2\n0.3,0.4\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.join("m.csv")).unwrap(),
+        "0.5\n0.5\n"
+    );
+    let names: Vec<_> = std::fs::read_dir(&m)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "no output and no temporary file left: {names:?}"
+    );
+}
+
+/// Class 4: answers that used to be silently wrong are errors or warnings.
+#[test]
+fn hostile_silent_answers_become_errors_or_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // NPZ with one flipped data byte: the CRC-32 no longer matches. The
+    // flip turns a 0 into a 1, still a valid raster value, so only the
+    // CRC can tell.
+    let mut npy = npy_header("|u1", "(4, 2)");
+    npy.extend_from_slice(&[1, 0, 0, 1, 1, 1, 0, 0]);
+    let p = d.join("crc.npz");
+    write_stored_zip(&p, "spikes.npy", &npy);
+    let o = isingscope(&["stats", s(&p), "--out", s(&d.join("ok"))]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut bytes = std::fs::read(&p).unwrap();
+    let at = 30 + "spikes.npy".len() + npy.len() - 1; // last data byte
+    assert_eq!(bytes[at], 0);
+    bytes[at] = 1;
+    std::fs::write(&p, &bytes).unwrap();
+    let o = isingscope(&["stats", s(&p), "--out", s(&d.join("bad"))]);
+    assert_one_line_error(&o, &["crc.npz:spikes.npy", "CRC-32 check failed"]);
+    // A spike beyond the range of nanoseconds in i64 (about 292 years).
+    let p = d.join("far.csv");
+    std::fs::write(&p, "unit,time\n1,0.5\n1,1e10\n").unwrap();
+    let o = isingscope(&["info", s(&p)]);
+    assert_one_line_error(
+        &o,
+        &[
+            "far.csv",
+            "unit 1, spike 1",
+            "time 10000000000 s",
+            "--time-unit",
+        ],
+    );
+    // Trials partly and wholly outside the recording (0 to 1 s).
+    let p = d.join("rec.csv");
+    std::fs::write(&p, "unit,time\n1,0.1\n1,0.5\n1,1.0\n").unwrap();
+    let ev = d.join("events.csv");
+    std::fs::write(&ev, "time\n0.5\n0.95\n50\n").unwrap();
+    let o = isingscope(&[
+        "bin",
+        s(&p),
+        "--bin-ms",
+        "10",
+        "--align",
+        s(&ev),
+        "--post",
+        "0.1",
+        "--out",
+        s(&d.join("r.npy")),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: 1 of 3 trials lie wholly outside the recording"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: 1 of 3 trials extend beyond the recording"),
+        "{err}"
+    );
+    std::fs::write(&ev, "time\n50\n60\n").unwrap();
+    let o = isingscope(&[
+        "bin",
+        s(&p),
+        "--bin-ms",
+        "10",
+        "--align",
+        s(&ev),
+        "--post",
+        "0.1",
+        "--out",
+        s(&d.join("r2.npy")),
+    ]);
+    assert_one_line_error(
+        &o,
+        &["all 2 trials lie outside the recording of", "rec.csv"],
+    );
+    // Window arithmetic at the edge of i64 nanoseconds.
+    let o = isingscope(&[
+        "bin",
+        s(&p),
+        "--bin-ms",
+        "10",
+        "--start=-9.2e9",
+        "--stop=9.2e9",
+        "--out",
+        s(&d.join("w.npy")),
+    ]);
+    assert_one_line_error(&o, &["start (s)", "within +-4.6e9 s"]);
+    // exact with J = 1e308: overflow is an error, nothing written.
+    std::fs::write(d.join("J.csv"), "1e308,1e308\n1e308,1e308\n").unwrap();
+    std::fs::write(d.join("H.csv"), "0\n0\n").unwrap();
+    let out = d.join("exact");
+    let o = isingscope(&[
+        "exact",
+        "--couplings",
+        s(&d.join("J.csv")),
+        "--fields",
+        s(&d.join("H.csv")),
+        "--steps",
+        "2",
+        "--out",
+        s(&out),
+    ]);
+    assert_one_line_error(&o, &["not finite", "J.csv", "H.csv", "nothing was written"]);
+    assert!(!out.exists());
+    // params.py assigning sample_rate twice: the last wins, as in Python.
+    let ks = d.join("ks");
+    std::fs::create_dir(&ks).unwrap();
+    write_kilosort(&ks);
+    std::fs::write(
+        ks.join("params.py"),
+        "sample_rate = 10000.\nsample_rate = 30000.\n",
+    )
+    .unwrap();
+    let t = spikes(&ks, &LoadOptions::default());
+    // Cluster 2's first spike is at sample 4500: 0.15 s at 30 kHz.
+    assert_eq!(t.times(0)[0], 0.15);
+}
+
+/// Class 5: one error style — one line naming the file, no Debug text, no
+/// doubled OS error, escaped newlines, negative option values.
+#[test]
+fn hostile_messages_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A missing file: the OS error once.
+    let o = isingscope(&["info", s(&d.join("none.csv"))]);
+    let e = assert_one_line_error(&o, &["none.csv"]);
+    assert!(e.matches("os error").count() <= 1, "{e}");
+    let missing = d.join("J_missing.csv");
+    let o = isingscope(&[
+        "exact",
+        "--couplings",
+        s(&missing),
+        "--fields",
+        s(&missing),
+        "--steps",
+        "1",
+        "--out",
+        s(&d.join("o")),
+    ]);
+    let e = assert_one_line_error(&o, &["J_missing.csv"]);
+    assert_eq!(e.matches("os error 2").count(), 1, "{e}");
+    // npyz's header parse error is a multi-line diagram upstream.
+    let p = d.join("hdr.npy");
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&20u16.to_le_bytes());
+    bytes.extend_from_slice(b"{garbage: [1,\n2}   \n");
+    std::fs::write(&p, bytes).unwrap();
+    let o = isingscope(&["stats", s(&p), "--out", s(&d.join("o"))]);
+    assert_one_line_error(&o, &["hdr.npy", "not a valid .npy file"]);
+    // A CSV field holding a newline is escaped, not echoed raw.
+    let p = d.join("nl.csv");
+    std::fs::write(&p, "unit,time\n1,\"0.5\nx\"\n").unwrap();
+    let o = isingscope(&["info", s(&p)]);
+    assert_one_line_error(&o, &["nl.csv", "\\n"]);
+    // Selections in words, not Debug.
+    let p = d.join("s.csv");
+    std::fs::write(&p, "unit,time\n1,0.5\n2,0.7\n").unwrap();
+    let o = isingscope(&[
+        "bin",
+        s(&p),
+        "--bin-ms",
+        "10",
+        "--label",
+        "noise",
+        "--out",
+        s(&d.join("r.npy")),
+    ]);
+    assert_one_line_error(&o, &["s.csv", "label noise"]);
+    let o = isingscope(&[
+        "bin",
+        s(&p),
+        "--bin-ms",
+        "10",
+        "--min-rate",
+        "1e9",
+        "--out",
+        s(&d.join("r.npy")),
+    ]);
+    assert_one_line_error(&o, &["s.csv", "minimum rate 1000000000 Hz"]);
+    let o = isingscope(&[
+        "bin",
+        s(&p),
+        "--bin-ms",
+        "10",
+        "--start",
+        "5",
+        "--out",
+        s(&d.join("r.npy")),
+    ]);
+    assert_one_line_error(&o, &["start 5 s to the end of the recording"]);
+    // Negative option values without `=`.
+    let o = isingscope(&[
+        "bin",
+        s(&p),
+        "--bin-ms",
+        "10",
+        "--start",
+        "-5",
+        "--stop",
+        "1",
+        "--out",
+        s(&d.join("neg.npy")),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // `stats` reads an .npz raster.
+    let mut npy = npy_header("|u1", "(4, 2)");
+    npy.extend_from_slice(&[1, 0, 0, 1, 1, 1, 0, 0]);
+    let p = d.join("r.npz");
+    write_stored_zip(&p, "arr_0.npy", &npy);
+    let o = isingscope(&["stats", s(&p), "--out", s(&d.join("st"))]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(d.join("st/m.csv").is_file());
+}

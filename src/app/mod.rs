@@ -503,10 +503,20 @@ impl IsingScopeApp {
     }
 
     fn open_session(&mut self, path: &std::path::Path) {
-        match session::Session::load(path) {
-            Ok(s) => {
+        match session::Session::load_validated(path) {
+            Ok((s, dropped)) => {
                 self.session_path = path.display().to_string();
                 self.apply_session(s);
+                if !dropped.is_empty() {
+                    self.message = Some((
+                        true,
+                        format!(
+                            "{}: out-of-range values were reset: {}",
+                            path.display(),
+                            dropped.join("; ")
+                        ),
+                    ));
+                }
             }
             Err(e) => self.message = Some((true, e)),
         }

@@ -99,18 +99,134 @@ impl Default for Session {
 }
 
 impl Session {
-    /// Write as pretty RON. The error names the file.
+    /// Write as pretty RON, atomically (temporary file + rename, never over
+    /// an input: [`crate::io::output`]). The error names the file.
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let text = ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
             .map_err(|e| format!("{}: cannot encode the session: {e}", path.display()))?;
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+        crate::io::output::write_bytes(path, text.as_bytes()).map_err(|e| e.to_string())
     }
 
     /// Read a session file. The error names the file and the problem.
     pub fn load(path: &Path) -> Result<Self, String> {
+        Self::load_validated(path).map(|(s, _)| s)
+    }
+
+    /// Read a session file and check it field by field: a value out of its
+    /// range (non-finite numbers, an absurd network size, an order that is
+    /// not a permutation, a fit whose sizes disagree) is replaced by its
+    /// default and named in the returned list, so a damaged or hand-edited
+    /// session never reaches the app unchecked.
+    pub fn load_validated(path: &Path) -> Result<(Self, Vec<String>), String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        ron::from_str(&text)
-            .map_err(|e| format!("{}: not a valid isingscope session: {e}", path.display()))
+        let mut s: Self = ron::from_str(&text).map_err(|e| {
+            format!(
+                "{}: not a valid isingscope session: {}",
+                path.display(),
+                e.to_string().replace('\n', " ")
+            )
+        })?;
+        let dropped = s.validate();
+        Ok((s, dropped))
+    }
+
+    /// Reset every out-of-range field to its default; returns what was reset.
+    fn validate(&mut self) -> Vec<String> {
+        let mut dropped = Vec::new();
+        let finite_in = |v: f64, lo: f64, hi: f64| v.is_finite() && (lo..=hi).contains(&v);
+        let defaults = Self::default();
+        if !finite_in(self.couplings_threshold, 0.0, f64::MAX) {
+            dropped.push(format!(
+                "coupling threshold {} (reset to 0)",
+                self.couplings_threshold
+            ));
+            self.couplings_threshold = defaults.couplings_threshold;
+        }
+        if !finite_in(self.fit.l2, 0.0, f64::MAX) {
+            dropped.push(format!("fit L2 penalty {} (reset to 0)", self.fit.l2));
+            self.fit.l2 = defaults.fit.l2;
+        }
+        let r = &self.raster;
+        if !finite_in(r.start, 0.0, f64::MAX) || !finite_in(r.len, 0.0, f64::MAX) {
+            dropped.push("raster view window (reset)".into());
+            self.raster = defaults.raster.clone();
+        }
+        let mut sorted = self.order.clone();
+        sorted.sort_unstable();
+        if sorted.iter().enumerate().any(|(k, &i)| k != i) {
+            dropped.push("unit order (not a permutation; reset)".into());
+            self.order.clear();
+        }
+        // Phase lab: the ranges of its controls.
+        let pl = &mut self.phase_lab;
+        let dpl = defaults.phase_lab;
+        let mut check = |name: &str, ok: bool| {
+            if !ok {
+                dropped.push(format!("phase lab {name} (reset)"));
+            }
+            ok
+        };
+        if !check(&format!("N = {}", pl.n), (16..=4096).contains(&pl.n)) {
+            pl.n = dpl.n;
+        }
+        if !check("J0", finite_in(pl.j0, -0.5, 2.5)) {
+            pl.j0 = dpl.j0;
+        }
+        if !check("DJ", finite_in(pl.dj, 0.0, 1.5)) {
+            pl.dj = dpl.dj;
+        }
+        if !check("H0", finite_in(pl.h0, 0.0, 1.5)) {
+            pl.h0 = dpl.h0;
+        }
+        if !check("beta", finite_in(pl.beta, 0.0, 4.0)) {
+            pl.beta = dpl.beta;
+        }
+        if !check(
+            "sweep range",
+            pl.sweep_from.is_finite() && pl.sweep_to.is_finite(),
+        ) {
+            pl.sweep_from = dpl.sweep_from;
+            pl.sweep_to = dpl.sweep_to;
+        }
+        if !check(
+            &format!("sweep points {}", pl.sweep_points),
+            (2..=200).contains(&pl.sweep_points),
+        ) {
+            pl.sweep_points = dpl.sweep_points;
+        }
+        if !check(
+            &format!("sweep networks per point {}", pl.sweep_reps),
+            (2..=100).contains(&pl.sweep_reps),
+        ) {
+            pl.sweep_reps = dpl.sweep_reps;
+        }
+        if let Some(req) = &self.load {
+            let ok = finite_in(req.bin_ms, 1e-6, 1e9)
+                && req.start_s.is_none_or(|t| finite_in(t, -4.6e9, 4.6e9))
+                && req.stop_s.is_none_or(|t| finite_in(t, -4.6e9, 4.6e9))
+                && finite_in(req.min_rate_hz, 0.0, f64::MAX)
+                && finite_in(req.pre_s, 0.0, 4.6e9)
+                && finite_in(req.post_s, 0.0, 4.6e9);
+            if !ok {
+                dropped.push("data loading settings (bin width, window or rates out of range; open the file again)".into());
+                self.load = None;
+            }
+        }
+        if let Some(f) = &self.fitted {
+            let n = f.h.len();
+            let ok = n > 0
+                && n.checked_mul(n) == Some(f.j.len())
+                && f.h.iter().chain(&f.j).all(|v| v.is_finite());
+            if !ok {
+                dropped.push(format!(
+                    "fitted model ({} fields, {} couplings, or non-finite values)",
+                    f.h.len(),
+                    f.j.len()
+                ));
+                self.fitted = None;
+            }
+        }
+        dropped
     }
 }
 
@@ -139,5 +255,46 @@ mod tests {
                 .unwrap_err()
                 .contains("none.ron")
         );
+    }
+
+    #[test]
+    fn out_of_range_fields_are_reset_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.ron");
+        let mut s = Session {
+            couplings_threshold: 0.5,
+            order: vec![0, 0, 5],
+            fitted: Some(SavedFit {
+                method: "ml".into(),
+                h: vec![0.1, f64::NAN],
+                j: vec![0.0; 4],
+                info: crate::progress::FitInfo::new("objective"),
+            }),
+            ..Default::default()
+        };
+        s.phase_lab.n = 1_000_000_000;
+        s.phase_lab.sweep_points = 0;
+        s.phase_lab.beta = f64::INFINITY;
+        s.save(&p).unwrap();
+        let (back, dropped) = Session::load_validated(&p).unwrap();
+        let text = dropped.join("; ");
+        for needle in [
+            "N = 1000000000",
+            "sweep points 0",
+            "beta",
+            "unit order",
+            "fitted model",
+        ] {
+            assert!(text.contains(needle), "{text}");
+        }
+        let d = Session::default();
+        assert_eq!(back.phase_lab.n, d.phase_lab.n);
+        assert_eq!(back.phase_lab.sweep_points, d.phase_lab.sweep_points);
+        assert!(back.fitted.is_none() && back.order.is_empty());
+        // Fields in range are kept.
+        assert_eq!(back.couplings_threshold, 0.5);
+        // A valid session reports nothing.
+        Session::default().save(&p).unwrap();
+        assert!(Session::load_validated(&p).unwrap().1.is_empty());
     }
 }

@@ -600,7 +600,7 @@ impl StateSpaceTab {
             }
         }
         let p = dir.join("theta.csv");
-        std::fs::write(&p, csv).map_err(|e| format!("{}: {e}", p.display()))?;
+        crate::io::output::write_bytes(&p, csv.as_bytes()).map_err(|e| e.to_string())?;
         Ok(steps)
     }
 }

@@ -1,7 +1,6 @@
 //! Subcommands for recordings: `info` (what a file holds) and `bin` (sorted
 //! spikes → binary raster).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -190,19 +189,18 @@ pub fn info(a: InfoArgs) -> anyhow::Result<()> {
 }
 
 fn write_units_csv(path: &Path, binned: &Binned) -> anyhow::Result<()> {
-    let f =
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut w = std::io::BufWriter::new(f);
-    writeln!(w, "column,unit_id,label,rate_hz,active_bins,merged_spikes")?;
-    for (k, u) in binned.units.iter().enumerate() {
-        writeln!(
-            w,
-            "{k},{},{},{},{},{}",
-            u.id, u.label, u.rate_hz, u.active_bins, u.merged_spikes
-        )?;
-    }
-    w.flush()
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::io::output::write_atomic(path, |w| {
+        writeln!(w, "column,unit_id,label,rate_hz,active_bins,merged_spikes")?;
+        for (k, u) in binned.units.iter().enumerate() {
+            writeln!(
+                w,
+                "{k},{},{},{},{},{}",
+                u.id, u.label, u.rate_hz, u.active_bins, u.merged_spikes
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 fn alignment(a: &BinArgs, trains: &SpikeTrains) -> anyhow::Result<Alignment> {
@@ -273,16 +271,21 @@ pub fn bin(a: BinArgs) -> anyhow::Result<()> {
         units,
     };
     let align = alignment(&a, &trains)?;
-    let binned = bin_spikes(&trains, &opts, &align)
-        .with_context(|| format!("cannot bin {}", a.file.display()))?;
-    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        super::ensure_dir(dir)?;
-    }
-    npy::write_raster(&a.out, &binned.raster)?;
     let units_csv = a
         .out
         .parent()
         .map_or_else(|| PathBuf::from("units.csv"), |d| d.join("units.csv"));
+    // Both outputs are checked before either is written.
+    super::check_outputs(&[&a.out, &units_csv])?;
+    let binned = bin_spikes(&trains, &opts, &align)
+        .with_context(|| format!("cannot bin {}", a.file.display()))?;
+    for w in &binned.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        super::ensure_dir(dir)?;
+    }
+    npy::write_raster(&a.out, &binned.raster)?;
     write_units_csv(&units_csv, &binned)?;
     let (r, t, n) = binned.raster.shape();
     println!(

@@ -13,7 +13,7 @@ use crate::fit::MlFit;
 use crate::fit::check::{self, CheckOptions, Holdout};
 use crate::fit::cv::{CvOptions, cross_validate_l2};
 use crate::fit::{significance, standard_errors};
-use crate::io::{npy, text};
+use crate::io::text;
 use crate::meanfield::Method;
 use crate::meanfield::inverse::{MomentMatching, MomentTargets};
 use crate::progress::{FitInfo, StopToken};
@@ -92,7 +92,17 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
             _ => bail!("--l2 must be a number >= 0 or 'cv', got '{x}'"),
         },
     };
-    let raster = npy::read_raster(&a.raster)?;
+    let raster = crate::io::read_raster_file(&a.raster)?;
+    let n = raster.n_units() as u64;
+    // J, its gradient and curvature: a few N x N matrices of doubles.
+    super::ensure_memory(
+        &format!(
+            "fitting the N x N couplings of {} (N = {n})",
+            a.raster.display()
+        ),
+        n.saturating_mul(n).saturating_mul(4 * 8),
+        "select fewer units when binning",
+    )?;
     if a.shard.is_set() {
         if !is_ml {
             bail!("--neurons/--shard apply to --method ml only");
@@ -170,6 +180,21 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
             (fit.h, fit.j, fit.info, method.name().to_string(), None)
         }
     };
+    // Every file this command may write is checked before any is written.
+    let outputs = [
+        "J.csv",
+        "H.csv",
+        "fit_info.csv",
+        "J_se.csv",
+        "H_se.csv",
+        "J_significant.csv",
+        "units.csv",
+        "cv.csv",
+        "ll_gain.csv",
+        "model_check.csv",
+    ]
+    .map(|f| a.out.join(f));
+    super::check_outputs(&outputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     ensure_dir(&a.out)?;
     text::write_matrix(&a.out.join("J.csv"), &(&j / a.beta))?;
     text::write_vector(&a.out.join("H.csv"), (&h / a.beta).as_slice())?;

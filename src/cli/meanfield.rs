@@ -9,7 +9,7 @@ use nalgebra::DVector;
 
 use super::model_cmds::load_model;
 use super::progress_bar::CliProgress;
-use super::{ensure_dir, write_text};
+use super::{check_outputs, ensure_dir, ensure_finite, ensure_memory, write_text};
 use crate::io::text;
 use crate::meanfield::{ForwardOptions, Method, Quadrature, forward as run_forward};
 use crate::progress::StopToken;
@@ -81,6 +81,14 @@ pub fn forward(a: ForwardArgs) -> anyhow::Result<()> {
     if a.steps == 0 {
         bail!("--steps must be at least 1");
     }
+    // m(t) for every step (T + 1 vectors of N doubles) and the summary rows.
+    ensure_memory(
+        &format!("--steps {}", a.steps),
+        crate::io::memory::bytes_of(a.steps as u64 + 1, (n as u64 + 8) * 8),
+        "use fewer --steps",
+    )?;
+    let outputs = ["m.csv", "C.csv", "D.csv", "summary.csv"].map(|f| a.out.join(f));
+    check_outputs(&outputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     let opts = ForwardOptions {
         steps: a.steps,
         quadrature: match a.quadrature {
@@ -95,6 +103,21 @@ pub fn forward(a: ForwardArgs) -> anyhow::Result<()> {
     let Some(last) = res.last() else {
         bail!("no steps were run");
     };
+    let hint = format!(
+        "the couplings {} or fields are too large for double precision (overflow); scale them down",
+        a.couplings.display()
+    );
+    let hint = hint.as_str();
+    ensure_finite(
+        &format!("{method} m(t)"),
+        res.m.iter().flat_map(|m| m.iter()),
+        hint,
+    )?;
+    ensure_finite(
+        &format!("{method} entropy production"),
+        res.summary.iter().map(|r| &r.entropy_production),
+        hint,
+    )?;
     ensure_dir(&a.out)?;
     text::write_rows(
         &a.out.join("m.csv"),

@@ -105,6 +105,18 @@ pub enum Command {
     Slurm(slurm::SlurmArgs),
 }
 
+impl Cli {
+    /// Parse the process's arguments. Every subcommand accepts negative
+    /// numbers as option values (`--start -5`, `--j0 -1`): no option of
+    /// ours takes a value that starts with `-` otherwise.
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let cmd = Self::command().mut_subcommands(|s| s.allow_negative_numbers(true));
+        let matches = cmd.get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
 /// Run one subcommand.
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
@@ -130,6 +142,36 @@ pub(crate) fn ensure_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output directory {}", dir.display()))
+}
+
+/// Refuse, before anything is written, a set of outputs of which any names
+/// an input of this run (so that no command leaves half its outputs
+/// written when a later one is refused).
+pub(crate) fn check_outputs(paths: &[&std::path::Path]) -> anyhow::Result<()> {
+    for p in paths {
+        crate::io::output::check_not_input(p)?;
+    }
+    Ok(())
+}
+
+/// Refuse non-finite results (NaN/inf from overflowing parameters) before
+/// they are written as if they were numbers.
+pub(crate) fn ensure_finite<'a>(
+    what: &str,
+    values: impl IntoIterator<Item = &'a f64>,
+    hint: &str,
+) -> anyhow::Result<()> {
+    if let Some((k, v)) = values.into_iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        anyhow::bail!("{what}: value {k} is {v} (not finite); {hint}; nothing was written");
+    }
+    Ok(())
+}
+
+/// Refuse an allocation of `bytes` that an argument decides when it exceeds
+/// this machine's memory (see [`crate::io::memory`]).
+pub(crate) fn ensure_memory(what: &str, bytes: u64, hint: &str) -> anyhow::Result<()> {
+    crate::io::memory::ensure_fits(what, bytes, hint)?;
+    Ok(())
 }
 
 /// Write a text output file through the one output writer (temporary file +

@@ -8,9 +8,9 @@ use clap::{Args, ValueEnum};
 use nalgebra::DVector;
 use rand::SeedableRng;
 
-use super::ensure_dir;
 use super::progress_bar::CliProgress;
 use super::sim_moments::write_simulated_moments;
+use super::{check_outputs, ensure_dir, ensure_finite, ensure_memory, write_text};
 use crate::io::{npy, text};
 use crate::model::entropy::{estimate_entropy_production, stationary_entropy_production};
 use crate::model::exact::{ExactEvolver, ExactInit};
@@ -110,6 +110,14 @@ pub(crate) fn load_model(
 /// `isingscope simulate`.
 pub fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(a.seed);
+    if a.couplings.is_none() {
+        // J is N x N doubles, drawn and kept alongside the raster.
+        ensure_memory(
+            &format!("--n {}", a.n),
+            crate::io::memory::bytes_of((a.n as u64).saturating_mul(a.n as u64), 16),
+            "use a smaller --n",
+        )?;
+    }
     let model = match &a.couplings {
         Some(jp) => load_model(jp, a.fields.as_deref(), a.beta)?,
         None => SkParams {
@@ -124,6 +132,20 @@ pub fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
     if a.trials == 0 {
         bail!("--trials must be at least 1");
     }
+    // The raster: R x (T + 1) rows of ceil(N / 64) words.
+    let rows = (a.trials as u64).saturating_mul((a.steps as u64).saturating_add(1));
+    ensure_memory(
+        &format!(
+            "--trials {} x --steps {} (N = {})",
+            a.trials,
+            a.steps,
+            model.n()
+        ),
+        rows.saturating_mul(model.n().div_ceil(64) as u64 * 8),
+        "use fewer --trials or --steps",
+    )?;
+    let outputs = ["spikes.npy", "J.csv", "H.csv"].map(|f| a.out.join(f));
+    check_outputs(&outputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     ensure_dir(&a.out)?;
     let opts = SimulationOptions {
         steps: a.steps,
@@ -173,7 +195,14 @@ pub struct StatsArgs {
 
 /// `isingscope stats`.
 pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
-    let raster = npy::read_raster(&a.raster)?;
+    let raster = crate::io::read_raster_file(&a.raster)?;
+    let n = raster.n_units() as u64;
+    // m, C and D with their accumulators: a few N x N matrices of doubles.
+    ensure_memory(
+        &format!("the N x N moments of {} (N = {n})", a.raster.display()),
+        n.saturating_mul(n).saturating_mul(4 * 8),
+        "select fewer units when binning",
+    )?;
     let model = match &a.couplings {
         Some(jp) => {
             let model = load_model(jp, a.fields.as_deref(), a.beta)?;
@@ -192,6 +221,15 @@ pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
     };
     let moments =
         time_averaged_moments(&raster).with_context(|| format!("{}", a.raster.display()))?;
+    let mut outputs = vec![
+        a.out.join("m.csv"),
+        a.out.join("C.csv"),
+        a.out.join("D.csv"),
+    ];
+    if model.is_some() {
+        outputs.push(a.out.join("entropy_production.txt"));
+    }
+    check_outputs(&outputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     ensure_dir(&a.out)?;
     text::write_vector(&a.out.join("m.csv"), moments.m.as_slice())?;
     text::write_matrix(&a.out.join("C.csv"), &moments.c)?;
@@ -210,8 +248,7 @@ pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
             s,
             "# stationary form sum_il J_il (D_il - D_li) from the time-averaged D: {stationary}"
         )?;
-        let p = a.out.join("entropy_production.txt");
-        std::fs::write(&p, s).with_context(|| format!("cannot write {}", p.display()))?;
+        write_text(&a.out.join("entropy_production.txt"), &s)?;
     }
     Ok(())
 }
@@ -264,12 +301,29 @@ pub fn exact(a: ExactArgs) -> anyhow::Result<()> {
     if a.steps == 0 {
         bail!("--steps must be at least 1");
     }
+    // m(t) for every step: T x N doubles, plus one per step.
+    ensure_memory(
+        &format!("--steps {}", a.steps),
+        crate::io::memory::bytes_of(a.steps as u64, (model.n() as u64 + 1) * 8 + 24),
+        "use fewer --steps",
+    )?;
+    let outputs = [
+        "m.csv",
+        "C.csv",
+        "D.csv",
+        "entropy_production.csv",
+        "entropy_production.txt",
+    ]
+    .map(|f| a.out.join(f));
+    check_outputs(&outputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     let mut ev =
         ExactEvolver::new(&model, &init).with_context(|| format!("{}", a.couplings.display()))?;
     let bar = CliProgress::new("exact evolution");
     let n = model.n();
-    let mut m_rows = Vec::with_capacity(a.steps);
-    let mut sigma = Vec::with_capacity(a.steps);
+    let hint = "use fewer --steps";
+    let mut m_rows: Vec<Vec<f64>> = crate::io::memory::try_with_capacity("m(t)", a.steps, hint)?;
+    let mut sigma: Vec<f64> =
+        crate::io::memory::try_with_capacity("entropy production", a.steps, hint)?;
     let mut last = None;
     for t in 0..a.steps {
         let st = ev.step();
@@ -282,19 +336,26 @@ pub fn exact(a: ExactArgs) -> anyhow::Result<()> {
     let Some(last) = last else {
         bail!("no steps were run");
     };
+    let hint = format!(
+        "the couplings {} or fields {} are too large for double precision (overflow); scale them down",
+        a.couplings.display(),
+        a.fields.display()
+    );
+    let hint = hint.as_str();
+    ensure_finite("exact m(t)", m_rows.iter().flatten(), hint)?;
+    ensure_finite("exact C", last.c.iter(), hint)?;
+    ensure_finite("exact D", last.d.iter(), hint)?;
+    ensure_finite("exact entropy production", sigma.iter(), hint)?;
     ensure_dir(&a.out)?;
     text::write_rows(&a.out.join("m.csv"), m_rows.iter().map(|r| r.as_slice()))?;
     text::write_matrix(&a.out.join("C.csv"), &last.c)?;
     text::write_matrix(&a.out.join("D.csv"), &last.d)?;
     text::write_vector(&a.out.join("entropy_production.csv"), &sigma)?;
-    let p = a.out.join("entropy_production.txt");
-    std::fs::write(
-        &p,
-        format!(
+    write_text(
+        &a.out.join("entropy_production.txt"),
+        &format!(
             "{} \n# exact entropy production of step {} (nats), N = {n}\n",
             last.entropy_production, a.steps
         ),
     )
-    .with_context(|| format!("cannot write {}", p.display()))?;
-    Ok(())
 }

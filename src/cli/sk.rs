@@ -97,7 +97,7 @@ fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         ensure_dir(dir)?;
     }
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    super::write_text(path, text)
 }
 
 /// `isingscope sk-theory`.

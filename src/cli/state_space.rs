@@ -92,12 +92,29 @@ fn write_flow(path: &Path, flow: &EntropyFlow) -> anyhow::Result<()> {
             flow.total[t], flow.forward[t], flow.reverse[t]
         )?;
     }
-    super::write_text(path, &s).with_context(|| format!("cannot write {}", path.display()))
+    super::write_text(path, &s)
 }
 
 /// `isingscope state-space`.
 pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
-    let raster = npy::read_raster(&a.raster)?;
+    let raster = crate::io::read_raster_file(&a.raster)?;
+    {
+        // Each neuron keeps a D x D posterior covariance per transition
+        // (D = N + 1): N * D^2 * T doubles at least.
+        let (n, d) = (raster.n_units() as u64, raster.n_units() as u64 + 1);
+        let t = raster.n_bins() as u64;
+        super::ensure_memory(
+            &format!(
+                "the state-space model of {} (N = {n}, {t} bins)",
+                a.raster.display()
+            ),
+            n.saturating_mul(d)
+                .saturating_mul(d)
+                .saturating_mul(t)
+                .saturating_mul(8),
+            "select fewer units when binning, or fewer bins",
+        )?;
+    }
     if !(a.tol.is_finite() && a.tol >= 0.0) {
         bail!(
             "--tol must be a non-negative number (0 = fixed iteration count), got {}",
@@ -108,6 +125,17 @@ pub fn state_space(a: StateSpaceArgs) -> anyhow::Result<()> {
     if a.shard.is_set() {
         return state_space_shard(&a, &raster);
     }
+    let outputs = [
+        "theta_smoothed.npy",
+        "theta_filtered.npy",
+        "theta_sd.npy",
+        "Q.csv",
+        "evidence.csv",
+        "entropy_flow.csv",
+        "neuron_fit.csv",
+    ]
+    .map(|f| a.out.join(f));
+    super::check_outputs(&outputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     let params = StateSpaceFit {
         max_iter: a.max_iter,
         tol: converging.then_some(a.tol),

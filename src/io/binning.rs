@@ -62,6 +62,20 @@ pub enum UnitSelection {
     MinRate(f64),
 }
 
+impl std::fmt::Display for UnitSelection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnitSelection::All => f.write_str("all units"),
+            UnitSelection::Ids(ids) => {
+                let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+                write!(f, "unit ids {}", ids.join(", "))
+            }
+            UnitSelection::Label(q) => write!(f, "label {q}"),
+            UnitSelection::MinRate(hz) => write!(f, "minimum rate {hz} Hz"),
+        }
+    }
+}
+
 /// How spike times map to bins.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BinOptions {
@@ -132,6 +146,9 @@ pub struct Binned {
     pub bin_ms: f64,
     /// Start time of each trial's first bin, seconds.
     pub trial_starts: Vec<f64>,
+    /// What the caller should tell the user (e.g. trials partly outside
+    /// the recording), one line each.
+    pub warnings: Vec<String>,
 }
 
 impl Binned {
@@ -151,18 +168,23 @@ fn check_size(n_trials: usize, n_bins: usize, n_units: usize, bin_ms: f64) -> Re
     let bytes = (n_trials as u64)
         .saturating_mul(n_bins as u64)
         .saturating_mul(n_units.div_ceil(64) as u64 * 8);
-    if bytes > MAX_RASTER_BYTES {
-        return Err(Error::param(
-            "bin width (ms)",
-            bin_ms,
-            format!(
-                "gives a raster of {n_trials} x {n_bins} x {n_units} ({:.1} GiB packed, limit {} GiB); use a larger bin, a shorter window or fewer units",
-                bytes as f64 / (1u64 << 30) as f64,
-                MAX_RASTER_BYTES >> 30
-            ),
-        ));
+    let hint = "use a larger bin, a shorter window (--start/--stop), fewer trials or fewer units";
+    if bytes <= MAX_RASTER_BYTES {
+        return crate::io::memory::ensure_fits(
+            &format!("a raster of {n_trials} x {n_bins} x {n_units} at {bin_ms} ms bins"),
+            bytes,
+            hint,
+        );
     }
-    Ok(())
+    Err(Error::param(
+        "bin width (ms)",
+        bin_ms,
+        format!(
+            "gives a raster of {n_trials} x {n_bins} x {n_units} ({:.1} GiB packed, limit {} GiB); {hint}",
+            bytes as f64 / (1u64 << 30) as f64,
+            MAX_RASTER_BYTES >> 30
+        ),
+    ))
 }
 
 /// Validated bin width in nanoseconds.
@@ -185,23 +207,38 @@ fn bin_width_ns(bin_ms: f64) -> Result<i64> {
     Ok(w as i64)
 }
 
+/// Largest time, seconds, that nanosecond arithmetic represents
+/// (`i64::MAX` ns is about 292 years; half of it leaves room for sums).
+pub const MAX_TIME_S: f64 = 4.6e9;
+
+/// A window bound in nanoseconds: finite and within [`MAX_TIME_S`].
+fn window_ns(name: &str, t: f64) -> Result<i64> {
+    if !t.is_finite() || t.abs() > MAX_TIME_S {
+        return Err(Error::param(
+            name,
+            t,
+            format!("must be a finite time within +-{MAX_TIME_S:e} s"),
+        ));
+    }
+    Ok(to_ns(t))
+}
+
 /// The continuous window as `(t0_ns, n_bins)`.
 fn continuous_window(trains: &SpikeTrains, opts: &BinOptions, w_ns: i64) -> Result<(i64, usize)> {
     let start = opts.start.unwrap_or(0.0);
-    if !start.is_finite() {
-        return Err(Error::param("start (s)", start, "must be finite"));
-    }
-    let t0 = to_ns(start);
+    let t0 = window_ns("start (s)", start)?;
     let n_bins = match opts.stop {
         Some(stop) => {
-            if !stop.is_finite() || stop <= start {
+            let t1 = window_ns("stop (s)", stop)?;
+            if stop <= start {
                 return Err(Error::param(
                     "stop (s)",
                     stop,
-                    format!("must be finite and after start = {start} s"),
+                    format!("must be after start = {start} s"),
                 ));
             }
-            (to_ns(stop) - t0) / w_ns
+            // Both within +-4.6e18 ns: the difference cannot overflow.
+            (t1 - t0) / w_ns
         }
         None => {
             let whole = (to_ns(trains.end_time()) - t0).max(0) / w_ns;
@@ -216,7 +253,10 @@ fn continuous_window(trains: &SpikeTrains, opts: &BinOptions, w_ns: i64) -> Resu
     if n_bins < 1 {
         return Err(Error::param(
             "time window",
-            format!("start {start} s, stop {:?}", opts.stop),
+            match opts.stop {
+                Some(stop) => format!("start {start} s, stop {stop} s"),
+                None => format!("start {start} s to the end of the recording"),
+            },
             format!(
                 "holds no whole bin of {} ms (the recording ends at {} s)",
                 opts.bin_ms,
@@ -275,7 +315,7 @@ fn select_units(trains: &SpikeTrains, opts: &BinOptions, w_ns: i64) -> Result<Ve
     };
     if chosen.is_empty() {
         return Err(Error::NotEnoughData(format!(
-            "no unit of {} matches the selection {:?}",
+            "no unit of {} matches the selection ({})",
             trains.source().display(),
             opts.units
         )));
@@ -391,6 +431,7 @@ pub fn bin_spikes(
 ) -> Result<Binned> {
     let w_ns = bin_width_ns(opts.bin_ms)?;
     let chosen = select_units(trains, opts, w_ns)?;
+    let mut warnings = Vec::new();
     let selected: Vec<&[f64]> = chosen.iter().map(|&i| trains.times(i)).collect();
     let n = chosen.len();
     let (mut raster, starts_ns, n_bins) = match alignment {
@@ -401,15 +442,26 @@ pub fn bin_spikes(
         }
         Alignment::Events { times, pre, post } => {
             for (name, v) in [("pre (s)", *pre), ("post (s)", *post)] {
-                if !v.is_finite() || v < 0.0 {
-                    return Err(Error::param(name, v, "must be a finite number >= 0"));
+                if !v.is_finite() || !(0.0..=MAX_TIME_S).contains(&v) {
+                    return Err(Error::param(
+                        name,
+                        v,
+                        format!("must be a number between 0 and {MAX_TIME_S:e} s"),
+                    ));
                 }
             }
             if times.is_empty() {
                 return Err(Error::NotEnoughData("no event times to align to".into()));
             }
-            if let Some(bad) = times.iter().find(|t| !t.is_finite()) {
-                return Err(Error::param("event time", bad, "must be finite"));
+            if let Some(bad) = times
+                .iter()
+                .find(|t| !t.is_finite() || t.abs() > MAX_TIME_S)
+            {
+                return Err(Error::param(
+                    "event time",
+                    bad,
+                    format!("must be a finite time within +-{MAX_TIME_S:e} s"),
+                ));
             }
             let n_bins = (to_ns(pre + post) / w_ns) as usize;
             if n_bins == 0 {
@@ -421,6 +473,39 @@ pub fn bin_spikes(
             }
             check_size(times.len(), n_bins, n, opts.bin_ms)?;
             let starts: Vec<i64> = times.iter().map(|&e| to_ns(e - pre)).collect();
+            // Trials outside the recording [0, end] would be silent bins
+            // that look like data: count them, warn, refuse if all are.
+            let end_ns = to_ns(trains.end_time());
+            let span = n_bins as i64 * w_ns;
+            let outside = starts
+                .iter()
+                .filter(|&&s| s + span <= 0 || s > end_ns)
+                .count();
+            let partly = starts
+                .iter()
+                .filter(|&&s| !(s + span <= 0 || s > end_ns) && (s < 0 || s + span > end_ns))
+                .count();
+            let source = trains.source().display();
+            if outside == starts.len() {
+                return Err(Error::NotEnoughData(format!(
+                    "all {outside} trials lie outside the recording of {source} (0 to {} s); check the event times and their unit (seconds)",
+                    trains.end_time()
+                )));
+            }
+            if outside > 0 {
+                warnings.push(format!(
+                    "{outside} of {} trials lie wholly outside the recording of {source} (0 to {} s) and are all silent",
+                    starts.len(),
+                    trains.end_time()
+                ));
+            }
+            if partly > 0 {
+                warnings.push(format!(
+                    "{partly} of {} trials extend beyond the recording of {source} (0 to {} s); their bins outside it are silent",
+                    starts.len(),
+                    trains.end_time()
+                ));
+            }
             (SpikeRaster::zeros(times.len(), n_bins, n)?, starts, n_bins)
         }
     };
@@ -474,6 +559,7 @@ pub fn bin_spikes(
         units,
         bin_ms: opts.bin_ms,
         trial_starts: starts_ns.iter().map(|&t| t as f64 / NS_PER_S).collect(),
+        warnings,
     })
 }
 

@@ -277,6 +277,7 @@ fn csv_builder(delimiter: u8) -> csv::ReaderBuilder {
 /// of whole lines (sequentially when it holds quotes, which may hide line
 /// breaks inside fields); trains keep the file's row order.
 pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
+    super::output::register_input(path);
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let chunk = (bytes.len() / (rayon::current_num_threads() * 4)).max(1 << 20);
     load_csv_bytes(path, &bytes, opts, chunk)
@@ -424,6 +425,7 @@ fn load_csv_bytes(
 /// `start`/`start_time` if there is a header, else the first column.
 /// Times are converted from `unit` to seconds.
 pub fn read_event_times(path: &Path, unit: TimeUnit, sample_rate: Option<f64>) -> Result<Vec<f64>> {
+    super::output::register_input(path);
     let to_s = unit.seconds_per_unit(sample_rate)?;
     let mut rdr = reader(path)?;
     let mut rec = csv::ByteRecord::new();

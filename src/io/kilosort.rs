@@ -30,9 +30,17 @@ pub fn is_kilosort_dir(dir: &Path) -> bool {
     dir.join("spike_times.npy").is_file()
 }
 
-/// Parse `sample_rate = <number>` from the text of a `params.py`.
+/// Parse `sample_rate = <number>` from the text of a `params.py`. When the
+/// name is assigned more than once the last assignment wins, as when Python
+/// runs the file.
 pub fn parse_sample_rate(text: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
+    let last = text.lines().rev().find(|line| {
+        line.split('#')
+            .next()
+            .and_then(|l| l.split_once('='))
+            .is_some_and(|(key, _)| key.trim() == "sample_rate")
+    })?;
+    std::iter::once(last).find_map(|line| {
         let line = line.split('#').next()?.trim();
         let (key, value) = line.split_once('=')?;
         if key.trim() != "sample_rate" {
@@ -118,6 +126,8 @@ fn unit_indices(clusters: &[i64], ids: &[i64]) -> Vec<u32> {
 
 /// Load a Kilosort/Phy folder (see the module docs).
 pub fn load_kilosort(dir: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
+    // Every file of the folder is an input: no output may replace one.
+    super::output::register_input(dir);
     let times_path = dir.join("spike_times.npy");
     if !times_path.is_file() {
         return Err(Error::format(
@@ -232,6 +242,11 @@ mod tests {
         assert_eq!(parse_sample_rate("sample_rate=2.5e4\n"), Some(25000.0));
         assert_eq!(parse_sample_rate("sample_rate = __import__('os')\n"), None);
         assert_eq!(parse_sample_rate("sample_rate = -3\n"), None);
+        // Python keeps the last assignment.
+        assert_eq!(
+            parse_sample_rate("sample_rate = 20000.0\nsample_rate = 30000.0\n"),
+            Some(30000.0)
+        );
     }
 
     #[test]

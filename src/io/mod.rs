@@ -24,6 +24,7 @@ pub mod binning;
 pub mod csv_spikes;
 pub mod demo;
 pub mod kilosort;
+pub mod memory;
 pub mod npy;
 pub mod npz;
 pub mod nwb;
@@ -195,6 +196,8 @@ pub fn load_path(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
     if !path.exists() {
         return Err(Error::format(path, "no such file or directory"));
     }
+    // Whatever the format, no output of this run may replace the input.
+    output::register_input(path);
     Ok(match detect_format(path)? {
         Format::Nwb => Loaded::Spikes(nwb::load_nwb(path, opts)?),
         Format::Kilosort => {
@@ -216,6 +219,24 @@ pub fn load_path(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
         }
         Format::Npz => Loaded::Raster(npz::read_raster(path, opts.orientation)?),
     })
+}
+
+/// Read a binned raster for the analyses (`stats`, `fit`, `state-space`):
+/// an `.npy` file or an `.npz` archive holding `(T, N)` or `(R, T, N)`
+/// (time before units). Spike-time formats are refused with the command
+/// that bins them.
+pub fn read_raster_file(path: &Path) -> Result<SpikeRaster> {
+    if !path.is_file() {
+        return Err(Error::format(path, "no such file"));
+    }
+    match detect_format(path)? {
+        Format::Npy => npy::read_raster(path),
+        Format::Npz => npz::read_raster(path, Some(Orientation::TimeByUnits)),
+        Format::Nwb | Format::Csv | Format::Kilosort => Err(Error::format(
+            path,
+            "holds spike times, not a binned raster; bin it first with `isingscope bin FILE --bin-ms W --out raster.npy`",
+        )),
+    }
 }
 
 /// The orientation the user stated, or an error that offers a guess (the

@@ -25,10 +25,109 @@ pub struct NpyInfo {
     pub dtype: String,
 }
 
-fn open(path: &Path) -> Result<NpyFile<BufReader<File>>> {
+/// The reader npyz gets: the prefix already read for validation, then the
+/// rest of the stream.
+pub(crate) type Stream<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, R>;
+
+/// Largest `.npy` header accepted. NumPy writes headers of a few hundred
+/// bytes (version 2 exists for structured dtypes beyond 64 KiB); a length
+/// field of megabytes is damage, and npyz would allocate it before parsing.
+const MAX_HEADER_BYTES: u64 = 1 << 20;
+
+/// Validate the fixed prefix of an `.npy` stream of `total` bytes (magic,
+/// version, header length) before npyz reads it, and return the offset of
+/// the array data.
+fn check_prefix(path: &Path, head: &[u8], total: u64) -> Result<u64> {
+    if head.len() < 10 || !head.starts_with(b"\x93NUMPY") {
+        return Err(Error::format(
+            path,
+            "not a valid .npy file: the NumPy magic string is missing (is it another format?)",
+        ));
+    }
+    let (major, minor) = (head[6], head[7]);
+    let (header_len, prefix) = match major {
+        1 => (u64::from(u16::from_le_bytes([head[8], head[9]])), 10u64),
+        2 | 3 if head.len() >= 12 => (
+            u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])),
+            12,
+        ),
+        2 | 3 => {
+            return Err(Error::format(
+                path,
+                "not a valid .npy file: truncated header",
+            ));
+        }
+        v => {
+            return Err(Error::format(
+                path,
+                format!("not a valid .npy file: unknown format version {v}.{minor}"),
+            ));
+        }
+    };
+    if header_len > MAX_HEADER_BYTES || prefix + header_len > total {
+        return Err(Error::format(
+            path,
+            format!(
+                "not a valid .npy file: the header length field says {header_len} bytes, but the array holds {total} bytes in all (damaged header)"
+            ),
+        ));
+    }
+    Ok(prefix + header_len)
+}
+
+/// npyz's header errors as one line (its parse errors draw a multi-line
+/// diagram of the header).
+fn header_error(path: &Path, e: &std::io::Error) -> Error {
+    let text = e.to_string();
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unreadable header");
+    Error::format(path, format!("not a valid .npy file: {first}"))
+}
+
+/// Open an `.npy` stream of `total` bytes: validate the prefix, parse the
+/// header with npyz, and check that the shape's data fit in the stream.
+pub(crate) fn open_stream<R: Read>(
+    mut r: R,
+    path: &Path,
+    total: u64,
+) -> Result<NpyFile<Stream<R>>> {
+    let mut head = Vec::with_capacity(12);
+    (&mut r)
+        .take(12)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    let data_start = check_prefix(path, &head, total)?;
+    let npy =
+        NpyFile::new(std::io::Cursor::new(head).chain(r)).map_err(|e| header_error(path, &e))?;
+    let elem = match npy.dtype() {
+        DType::Plain(ts) => ts.size_field(),
+        _ => 1,
+    };
+    let elements = npy
+        .shape()
+        .iter()
+        .try_fold(1u64, |acc, &s| acc.checked_mul(s));
+    let room = total - data_start;
+    match elements.and_then(|n| n.checked_mul(elem)) {
+        Some(bytes) if bytes <= room => Ok(npy),
+        _ => Err(Error::format(
+            path,
+            format!(
+                "the header's shape {:?} needs more data than the {room} bytes that follow it (truncated file or damaged header)",
+                npy.shape()
+            ),
+        )),
+    }
+}
+
+fn open(path: &Path) -> Result<NpyFile<Stream<BufReader<File>>>> {
+    super::output::register_input(path);
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    NpyFile::new(BufReader::new(f))
-        .map_err(|e| Error::format(path, format!("not a valid .npy file: {e}")))
+    let total = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    open_stream(BufReader::new(f), path, total)
 }
 
 /// Read every element as `f64` in file order and pass it with its flat
@@ -105,7 +204,7 @@ pub fn read_info(path: &Path) -> Result<NpyInfo> {
         fortran_order: npy.order() == Order::Fortran,
         dtype: match npy.dtype() {
             DType::Plain(ts) => ts.to_string(),
-            other => format!("{other:?}"),
+            _ => "a structured (record) dtype".to_string(),
         },
     })
 }
@@ -167,7 +266,7 @@ pub(crate) fn read_raster_in<R: std::io::Read>(
         .checked_mul(t)
         .and_then(|rt| rt.checked_mul(n.div_ceil(64)))
         .filter(|&w| (w as u64).saturating_mul(8) <= crate::io::binning::MAX_RASTER_BYTES);
-    if words.is_none() {
+    let Some(words) = words else {
         return Err(Error::format(
             path,
             format!(
@@ -175,13 +274,18 @@ pub(crate) fn read_raster_in<R: std::io::Read>(
                 crate::io::binning::MAX_RASTER_BYTES >> 30
             ),
         ));
-    }
+    };
     if r * t * n == 0 {
         return Err(Error::format(
             path,
             format!("the raster is empty (shape {shape:?})"),
         ));
     }
+    crate::io::memory::ensure_fits(
+        &format!("raster of {}", path.display()),
+        words as u64 * 8,
+        "split the recording or select fewer trials or units before saving it",
+    )?;
     let mut raster = SpikeRaster::zeros(r, t, n)?;
     // Position (trial, bin, unit) of the element at C-order index `c`.
     let locate = |c: usize| {
@@ -255,22 +359,12 @@ pub fn read_index_vector(path: &Path) -> Result<Vec<i64>> {
     let DType::Plain(ts) = &dtype else {
         return Err(Error::format(path, "expected a plain integer array"));
     };
-    // The header's length must fit the file before anything is allocated.
-    let file_len = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
-    if (len as u64).saturating_mul(ts.size_field()) > file_len {
-        return Err(Error::format(
-            path,
-            format!(
-                "the file is truncated: the header says {len} elements of {} bytes but the file has {file_len} bytes",
-                ts.size_field()
-            ),
-        ));
-    }
+    // `open` checked that the header's length fits the file.
     let bad = |e: std::io::Error| Error::format(path, format!("reading array data: {e}"));
     let dt = |e: npyz::DTypeError| Error::format(path, format!("dtype: {e}"));
-    let mut out = Vec::with_capacity(len);
+    let hint = "the file is larger than this machine's memory";
+    let what = format!("spike index vector of {}", path.display());
+    let mut out = crate::io::memory::try_with_capacity::<i64>(&what, len, hint)?;
     // Integers: read the data bytes in one go and decode them in place —
     // an order of magnitude faster than element-wise reads for the 10^7
     // spikes of a long Kilosort recording.
@@ -278,7 +372,7 @@ pub fn read_index_vector(path: &Path) -> Result<Vec<i64>> {
     macro_rules! ints {
         ($t:ty) => {{
             const SIZE: usize = std::mem::size_of::<$t>();
-            let mut raw = Vec::with_capacity(len * SIZE);
+            let mut raw = crate::io::memory::try_with_capacity::<u8>(&what, len * SIZE, hint)?;
             npy.into_inner()
                 .take((len * SIZE) as u64)
                 .read_to_end(&mut raw)
@@ -345,31 +439,32 @@ pub fn read_index_vector(path: &Path) -> Result<Vec<i64>> {
     Ok(out)
 }
 
-/// Write a raster as `(R, T, N)` uint8 0/1, C order.
+/// Write a raster as `(R, T, N)` uint8 0/1, C order (atomically, never
+/// over an input: [`super::output::write_atomic`]).
 pub fn write_raster(path: &Path, raster: &SpikeRaster) -> Result<()> {
     let (r, t, n) = raster.shape();
-    let f = File::create(path).map_err(|e| Error::io(path, e))?;
-    let io = |e: std::io::Error| Error::io(path, e);
-    let mut w = npyz::WriteOptions::<u8>::new()
-        .default_dtype()
-        .shape(&[r as u64, t as u64, n as u64])
-        .writer(std::io::BufWriter::new(f))
-        .begin_nd()
-        .map_err(io)?;
-    let mut row = vec![0u8; n];
-    for tr in 0..r {
-        for b in 0..t {
-            let words = raster.row(tr, b);
-            for (i, x) in row.iter_mut().enumerate() {
-                *x = ((words[i / 64] >> (i % 64)) & 1) as u8;
+    super::output::write_atomic(path, |out| {
+        let mut w = npyz::WriteOptions::<u8>::new()
+            .default_dtype()
+            .shape(&[r as u64, t as u64, n as u64])
+            .writer(out)
+            .begin_nd()?;
+        let mut row = vec![0u8; n];
+        for tr in 0..r {
+            for b in 0..t {
+                let words = raster.row(tr, b);
+                for (i, x) in row.iter_mut().enumerate() {
+                    *x = ((words[i / 64] >> (i % 64)) & 1) as u8;
+                }
+                w.extend(row.iter().copied())?;
             }
-            w.extend(row.iter().copied()).map_err(io)?;
         }
-    }
-    w.finish().map_err(io)
+        w.finish()
+    })
 }
 
-/// Write an `f64` array of any shape (C order).
+/// Write an `f64` array of any shape (C order; atomically, never over an
+/// input).
 pub fn write_f64(path: &Path, shape: &[usize], data: &[f64]) -> Result<()> {
     let expected: usize = shape.iter().product();
     if expected != data.len() {
@@ -379,17 +474,16 @@ pub fn write_f64(path: &Path, shape: &[usize], data: &[f64]) -> Result<()> {
             format!("{} values", data.len()),
         ));
     }
-    let f = File::create(path).map_err(|e| Error::io(path, e))?;
-    let io = |e: std::io::Error| Error::io(path, e);
     let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
-    let mut w = npyz::WriteOptions::<f64>::new()
-        .default_dtype()
-        .shape(&shape64)
-        .writer(std::io::BufWriter::new(f))
-        .begin_nd()
-        .map_err(io)?;
-    w.extend(data.iter().copied()).map_err(io)?;
-    w.finish().map_err(io)
+    super::output::write_atomic(path, |out| {
+        let mut w = npyz::WriteOptions::<f64>::new()
+            .default_dtype()
+            .shape(&shape64)
+            .writer(out)
+            .begin_nd()?;
+        w.extend(data.iter().copied())?;
+        w.finish()
+    })
 }
 
 /// Write an `f64` array of `shape` (C order) whose values `fill` produces
@@ -427,8 +521,14 @@ pub fn write_f64_streamed(
 /// Non-finite values are an error naming their flat position.
 pub fn read_f64(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {
     let info = read_info(path)?;
+    // The shape's data fit in the file (checked when it was opened), so
+    // the product cannot overflow.
     let total: usize = info.shape.iter().product();
-    let mut out = vec![0.0; total];
+    let mut out = crate::io::memory::try_zeroed::<f64>(
+        &format!("array of {}", path.display()),
+        total,
+        "use a smaller array",
+    )?;
     let shape = info.shape.clone();
     for_each_value(path, |k, v| {
         let c = c_index(k, &shape, info.fortran_order);

@@ -12,9 +12,11 @@
 //! the member named `spikes`, `raster`, `x` or `arr_0` is used, in that
 //! order of preference.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::{LoadOptions, Orientation, require_orientation};
 use crate::spikes::SpikeRaster;
@@ -31,6 +33,10 @@ pub struct Member {
     method: u16,
     /// Compressed size, bytes.
     compressed: u64,
+    /// Uncompressed size, bytes.
+    uncompressed: u64,
+    /// CRC-32 of the uncompressed bytes.
+    crc32: u32,
     /// Offset of the member's local header.
     offset: u64,
 }
@@ -107,7 +113,9 @@ pub fn list_members(path: &Path) -> Result<Vec<Member>> {
         let flags = u16_at(&cd, k + 8);
         let method = u16_at(&cd, k + 10);
         let mut compressed = u64::from(u32_at(&cd, k + 20));
-        let uncompressed = u32_at(&cd, k + 24);
+        let crc32 = u32_at(&cd, k + 16);
+        let uncompressed32 = u32_at(&cd, k + 24);
+        let mut uncompressed = u64::from(uncompressed32);
         let name_len = usize::from(u16_at(&cd, k + 28));
         let extra_len = usize::from(u16_at(&cd, k + 30));
         let comment_len = usize::from(u16_at(&cd, k + 32));
@@ -126,7 +134,8 @@ pub fn list_members(path: &Path) -> Result<Vec<Member>> {
             let (id, size) = (u16_at(extra, e), usize::from(u16_at(extra, e + 2)));
             if id == 1 {
                 let mut p = e + 4;
-                if uncompressed == 0xFFFF_FFFF {
+                if uncompressed32 == 0xFFFF_FFFF {
+                    uncompressed = u64_at(extra, p);
                     p += 8;
                 }
                 if compressed == 0xFFFF_FFFF {
@@ -146,6 +155,8 @@ pub fn list_members(path: &Path) -> Result<Vec<Member>> {
             name,
             method,
             compressed,
+            uncompressed,
+            crc32,
             offset,
         });
         k += 46 + name_len + extra_len + comment_len;
@@ -153,8 +164,66 @@ pub fn list_members(path: &Path) -> Result<Vec<Member>> {
     Ok(members)
 }
 
-/// A reader over one member's uncompressed bytes.
-fn open_member(path: &Path, m: &Member) -> Result<Box<dyn Read>> {
+/// Passes a member's bytes through and checks them against the archive's
+/// CRC-32 and uncompressed size when the last byte has been read (a
+/// damaged byte fails the read, as NumPy refuses such an archive).
+struct CrcCheck<R> {
+    inner: R,
+    crc: flate2::Crc,
+    seen: u64,
+    expected_len: u64,
+    expected_crc: u32,
+    verified: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for CrcCheck<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        self.seen += n as u64;
+        let damaged = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidData, msg);
+        if self.seen > self.expected_len {
+            return Err(damaged(format!(
+                "the member holds more than the {} bytes the archive lists (damaged archive)",
+                self.expected_len
+            )));
+        }
+        if !self.verified.get() && (self.seen == self.expected_len || n == 0) {
+            if self.seen != self.expected_len {
+                return Err(damaged(format!(
+                    "the member ends after {} of its {} bytes (truncated archive)",
+                    self.seen, self.expected_len
+                )));
+            }
+            if self.crc.sum() != self.expected_crc {
+                return Err(damaged(format!(
+                    "CRC-32 check failed (stored {:08x}, computed {:08x}): the archive is damaged",
+                    self.expected_crc,
+                    self.crc.sum()
+                )));
+            }
+            self.verified.set(true);
+        }
+        Ok(n)
+    }
+}
+
+/// A reader over one member's uncompressed bytes, checked against the
+/// member's CRC-32 once read to the end (`verified` is set then).
+fn open_member(path: &Path, m: &Member, verified: Rc<Cell<bool>>) -> Result<Box<dyn Read>> {
+    let raw = open_member_raw(path, m)?;
+    Ok(Box::new(CrcCheck {
+        inner: raw,
+        crc: flate2::Crc::new(),
+        seen: 0,
+        expected_len: m.uncompressed,
+        expected_crc: m.crc32,
+        verified,
+    }))
+}
+
+/// A reader over one member's uncompressed bytes, unchecked.
+fn open_member_raw(path: &Path, m: &Member) -> Result<Box<dyn Read>> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let io = |e: std::io::Error| Error::io(path, e);
     f.seek(SeekFrom::Start(m.offset)).map_err(io)?;
@@ -217,12 +286,17 @@ fn choose_member(path: &Path, members: &[Member]) -> Result<Member> {
 /// Read the raster of an `.npz` archive; `orientation` is required (never
 /// guessed; the error suggests one from the shape).
 pub fn read_raster(path: &Path, orientation: Option<Orientation>) -> Result<SpikeRaster> {
+    super::output::register_input(path);
     let members = list_members(path)?;
     let m = choose_member(path, &members)?;
     let label = PathBuf::from(format!("{}:{}", path.display(), m.name));
-    let open = || -> Result<npyz::NpyFile<Box<dyn Read>>> {
-        npyz::NpyFile::new(open_member(path, &m)?)
-            .map_err(|e| Error::format(&label, format!("not a valid .npy array: {e}")))
+    let verified = Rc::new(Cell::new(false));
+    let open = || -> Result<npyz::NpyFile<super::npy::Stream<Box<dyn Read>>>> {
+        super::npy::open_stream(
+            open_member(path, &m, verified.clone())?,
+            &label,
+            m.uncompressed,
+        )
     };
     let opts = LoadOptions {
         orientation,
@@ -231,7 +305,14 @@ pub fn read_raster(path: &Path, orientation: Option<Orientation>) -> Result<Spik
     let o = require_orientation(&label, &opts, || {
         Ok(open()?.shape().iter().map(|&s| s as usize).collect())
     })?;
-    super::npy::read_raster_in(open()?, &label, o == Orientation::UnitsByTime)
+    let raster = super::npy::read_raster_in(open()?, &label, o == Orientation::UnitsByTime)?;
+    if !verified.get() {
+        // The array ended before the member did: check the whole member.
+        let mut r = open_member(path, &m, verified.clone())?;
+        std::io::copy(&mut r, &mut std::io::sink())
+            .map_err(|e| Error::format(&label, e.to_string()))?;
+    }
+    Ok(raster)
 }
 
 #[cfg(test)]

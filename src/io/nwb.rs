@@ -19,7 +19,7 @@
 
 use std::path::Path;
 
-use hdf5_pure::{AttrValue, DType, Dataset, File, FormatError, Group, Object};
+use hdf5_pure::{AttrValue, DType, Dataset, File, FormatError, Group, Layout, Object};
 
 use super::LoadOptions;
 use super::spike_trains::{IntervalTable, Quality, SpikeTrains, UnitInfo, drop_empty_units};
@@ -28,8 +28,201 @@ use crate::{Error, Result};
 const LABEL_COLUMNS: &[&str] = &["quality", "label", "KSLabel", "ks_label", "curation"];
 
 fn h5_err(path: &Path, what: &str, e: hdf5_pure::Error) -> Error {
-    Error::format(path, format!("{what}: {e}"))
+    let text = e.to_string();
+    if text.contains("data layout version") {
+        return Error::format(
+            path,
+            format!(
+                "{what}: the file uses a newer HDF5 data layout message ({text}; written by HDF5 2.x or h5py with libver='latest'), which this reader does not support yet; rewrite it in an older layout, e.g. `h5repack --high=2 in.nwb out.nwb` (HDF5 1.10 format)"
+            ),
+        );
+    }
+    Error::format(path, format!("{what}: {}", one_line(&text)))
 }
+
+/// A dependency's message on one line (newlines escaped).
+fn one_line(s: &str) -> String {
+    s.trim().replace('\r', "\\r").replace('\n', "\\n")
+}
+
+/// A dtype in words (hdf5-pure's display of unknown types is Debug-like).
+fn dtype_name(d: &DType) -> String {
+    match d {
+        DType::F32 => "float32".into(),
+        DType::F64 => "float64".into(),
+        DType::I8 => "int8".into(),
+        DType::I16 => "int16".into(),
+        DType::I32 => "int32".into(),
+        DType::I64 => "int64".into(),
+        DType::U8 => "uint8".into(),
+        DType::U16 => "uint16".into(),
+        DType::U32 => "uint32".into(),
+        DType::U64 => "uint64".into(),
+        DType::String | DType::VariableLengthString => "strings".into(),
+        DType::Compound(_) => "a compound (record) type".into(),
+        DType::Enum(_) => "an enumeration".into(),
+        DType::Array(..) => "an array type".into(),
+        DType::ObjectReference => "object references".into(),
+        _ => "an HDF5 type this reader does not know".into(),
+    }
+}
+
+/// What a dataset must hold (the NWB schema's types for the columns read).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Floating-point values (times in seconds).
+    Float,
+    /// Integers (indices, ids).
+    Int,
+    /// Anything (strings); only the storage is checked.
+    Any,
+}
+
+/// Check a 1-D dataset before reading it: rank, dtype, and that the storage
+/// actually present in the file holds the elements the dataspace claims (a
+/// header may claim 10^8 elements that were never written, or chunks of
+/// gigabytes), so nothing is allocated on the header's word alone.
+/// Returns the number of elements.
+fn check_dataset(path: &Path, file_len: u64, ds: &Dataset, what: &str, kind: Kind) -> Result<u64> {
+    let shape = ds.shape().map_err(|e| h5_err(path, what, e))?;
+    let &[n] = shape.as_slice() else {
+        return Err(Error::format(
+            path,
+            if shape.is_empty() {
+                format!("{what} is a scalar; the NWB schema requires a 1-D dataset")
+            } else {
+                format!("{what} has shape {shape:?}; the NWB schema requires a 1-D dataset")
+            },
+        ));
+    };
+    let dtype = ds.dtype().map_err(|e| h5_err(path, what, e))?;
+    let is_float = matches!(dtype, DType::F32 | DType::F64);
+    let is_int = matches!(
+        dtype,
+        DType::I8
+            | DType::I16
+            | DType::I32
+            | DType::I64
+            | DType::U8
+            | DType::U16
+            | DType::U32
+            | DType::U64
+    );
+    match kind {
+        Kind::Float if !is_float => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "{what} holds {}; the NWB schema requires floating-point seconds{}",
+                    dtype_name(&dtype),
+                    if is_int {
+                        " (integers may be samples or milliseconds: convert them to float64 seconds)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        Kind::Int if !is_int => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "{what} holds {}; the NWB schema requires integers",
+                    dtype_name(&dtype)
+                ),
+            ));
+        }
+        _ => {}
+    }
+    let elem = ds.element_size().map_err(|e| h5_err(path, what, e))?.max(1);
+    let bytes = n.saturating_mul(elem);
+    let claim = |held: String| {
+        Error::format(
+            path,
+            format!(
+                "{what} claims {n} elements ({}) but {held}; the file is damaged or was not finished",
+                super::memory::human_bytes(bytes)
+            ),
+        )
+    };
+    if n > 0 {
+        match ds.layout().map_err(|e| h5_err(path, what, e))? {
+            Layout::Compact { size } if size < bytes => {
+                return Err(claim(format!("stores {size} bytes")));
+            }
+            Layout::Contiguous { address: None, .. } => {
+                return Err(claim("no data were ever written".into()));
+            }
+            Layout::Contiguous {
+                address: Some(a),
+                size,
+            } if size < bytes || a.saturating_add(size) > file_len => {
+                return Err(claim(format!(
+                    "its storage ({size} bytes at offset {a}) does not fit the {file_len}-byte file"
+                )));
+            }
+            Layout::Chunked { chunk_shape, .. } => {
+                let chunk_elems = chunk_shape.first().copied().unwrap_or(0);
+                let chunk_bytes = chunk_elems.saturating_mul(elem);
+                if chunk_elems == 0 || chunk_bytes > MAX_CHUNK_BYTES {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                            "{what} has chunks of {chunk_elems} elements ({}); this reader accepts chunks up to {} (NWB writers use kilobytes to megabytes): the chunk metadata are damaged, or rewrite the file with smaller chunks (h5repack -l CHUNK=...)",
+                            super::memory::human_bytes(chunk_bytes),
+                            super::memory::human_bytes(MAX_CHUNK_BYTES)
+                        ),
+                    ));
+                }
+                super::memory::ensure_fits(
+                    &format!("{what} of {} (one chunk)", path.display()),
+                    chunk_bytes,
+                    "rewrite the file with smaller chunks (h5repack -l CHUNK=...)",
+                )?;
+                // Chunk indices this reader cannot enumerate (B-tree v2) are
+                // left to the read itself.
+                if let Ok(chunks) = ds.chunks() {
+                    let covered = (chunks.len() as u64).saturating_mul(chunk_elems);
+                    if covered < n {
+                        return Err(claim(format!(
+                            "only {} chunks of {chunk_elems} elements were written",
+                            chunks.len()
+                        )));
+                    }
+                    if let Some(c) = chunks
+                        .iter()
+                        .find(|c| c.address.saturating_add(c.storage_size) > file_len)
+                    {
+                        return Err(claim(format!(
+                            "a chunk at offset {} ({} bytes) lies beyond the end of the {file_len}-byte file",
+                            c.address, c.storage_size
+                        )));
+                    }
+                }
+            }
+            Layout::Virtual => {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "{what} is an HDF5 virtual dataset (data mapped from other files), which this reader does not support; rewrite it with `h5repack in.nwb out.nwb`"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    super::memory::ensure_fits(
+        &format!("{what} of {}", path.display()),
+        n.saturating_mul(8),
+        "the recording is larger than this machine's memory",
+    )?;
+    Ok(n)
+}
+
+/// Largest chunk accepted: HDF5 itself limits chunks to 4 GiB; 1 GiB is
+/// far beyond anything NWB writers produce (they chunk in kilobytes to
+/// megabytes) yet small enough to allocate.
+const MAX_CHUNK_BYTES: u64 = 1 << 30;
 
 fn is_not_found(e: &hdf5_pure::Error) -> bool {
     matches!(e, hdf5_pure::Error::Format(FormatError::PathNotFound(_)))
@@ -55,7 +248,8 @@ fn required_dataset(path: &Path, group: &Group, gname: &str, name: &str) -> Resu
 }
 
 /// Read an integer dataset as `i64`, rejecting values that do not fit.
-fn read_ints(path: &Path, ds: &Dataset, what: &str) -> Result<Vec<i64>> {
+fn read_ints(path: &Path, file_len: u64, ds: &Dataset, what: &str) -> Result<Vec<i64>> {
+    check_dataset(path, file_len, ds, what, Kind::Int)?;
     let dtype = ds.dtype().map_err(|e| h5_err(path, what, e))?;
     match dtype {
         DType::U64 => ds
@@ -72,7 +266,10 @@ fn read_ints(path: &Path, ds: &Dataset, what: &str) -> Result<Vec<i64>> {
         }
         other => Err(Error::format(
             path,
-            format!("{what}: expected an integer dataset, found {other}"),
+            format!(
+                "{what}: expected an integer dataset, found {}",
+                dtype_name(&other)
+            ),
         )),
     }
 }
@@ -80,6 +277,7 @@ fn read_ints(path: &Path, ds: &Dataset, what: &str) -> Result<Vec<i64>> {
 /// Read a string dataset of `n` rows if it exists and is one.
 fn read_strings(
     path: &Path,
+    file_len: u64,
     group: &Group,
     gname: &str,
     name: &str,
@@ -92,6 +290,7 @@ fn read_strings(
     if !matches!(dtype, DType::String | DType::VariableLengthString) {
         return Ok(None);
     }
+    check_dataset(path, file_len, &ds, &format!("{gname}/{name}"), Kind::Any)?;
     let v = ds
         .read_string()
         .map_err(|e| h5_err(path, &format!("reading {gname}/{name}"), e))?;
@@ -139,13 +338,17 @@ pub fn load_nwb(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
 }
 
 fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
+    super::output::register_input(path);
     if !path.is_file() {
         return Err(Error::format(path, "no such file"));
     }
     let file = File::open_streaming(path).map_err(|e| {
         Error::format(
             path,
-            format!("not a readable HDF5/NWB file ({e}); is it truncated or not HDF5?"),
+            format!(
+                "not a readable HDF5/NWB file ({}); is it truncated or not HDF5?",
+                one_line(&e.to_string())
+            ),
         )
     })?;
     // A truncated file may still open (the streaming reader fetches only
@@ -172,11 +375,12 @@ fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
         Err(e) => return Err(h5_err(path, "opening /units", e)),
     };
     let st = required_dataset(path, &units, "/units", "spike_times")?;
+    check_dataset(path, actual, &st, "/units/spike_times", Kind::Float)?;
     let times = st
         .read_f64()
         .map_err(|e| h5_err(path, "reading /units/spike_times", e))?;
     let index = match optional_dataset(path, &units, "/units", "spike_times_index")? {
-        Some(ds) => read_ints(path, &ds, "/units/spike_times_index")?,
+        Some(ds) => read_ints(path, actual, &ds, "/units/spike_times_index")?,
         None => {
             return Err(Error::format(
                 path,
@@ -187,7 +391,7 @@ fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
     check_index(path, "/units/spike_times_index", &index, times.len())?;
     let n = index.len();
     let ids = match optional_dataset(path, &units, "/units", "id")? {
-        Some(ds) => read_ints(path, &ds, "/units/id")?,
+        Some(ds) => read_ints(path, actual, &ds, "/units/id")?,
         None => (0..n as i64).collect(),
     };
     if ids.len() != n {
@@ -201,12 +405,12 @@ fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
     }
     let mut labels = None;
     for name in LABEL_COLUMNS {
-        if let Some(v) = read_strings(path, &units, "/units", name, n)? {
+        if let Some(v) = read_strings(path, actual, &units, "/units", name, n)? {
             labels = Some(v);
             break;
         }
     }
-    let mut locations = read_strings(path, &units, "/units", "location", n)?
+    let mut locations = read_strings(path, actual, &units, "/units", "location", n)?
         .unwrap_or_else(|| vec![String::new(); n]);
     if locations.iter().all(String::is_empty)
         && let Some(from_groups) = electrode_group_locations(path, &units, n)
@@ -226,7 +430,7 @@ fn load_nwb_inner(path: &Path, opts: &LoadOptions) -> Result<SpikeTrains> {
     if opts.drop_empty_units {
         drop_empty_units(&mut unit_info, &mut ends);
     }
-    let intervals = read_intervals(path, &file)?;
+    let intervals = read_intervals(path, actual, &file)?;
     SpikeTrains::from_concatenated(path, unit_info, times, ends, intervals)
 }
 
@@ -260,7 +464,7 @@ fn electrode_group_locations(path: &Path, units: &Group, n: usize) -> Option<Vec
 }
 
 /// Every TimeIntervals table under `/intervals`.
-fn read_intervals(path: &Path, file: &File) -> Result<Vec<IntervalTable>> {
+fn read_intervals(path: &Path, file_len: u64, file: &File) -> Result<Vec<IntervalTable>> {
     let group = match file.group("intervals") {
         Ok(g) => g,
         Err(e) if is_not_found(&e) => return Ok(Vec::new()),
@@ -279,10 +483,25 @@ fn read_intervals(path: &Path, file: &File) -> Result<Vec<IntervalTable>> {
         let Some(start_ds) = optional_dataset(path, &g, &gname, "start_time")? else {
             continue; // not a TimeIntervals table
         };
+        check_dataset(
+            path,
+            file_len,
+            &start_ds,
+            &format!("{gname}/start_time"),
+            Kind::Float,
+        )?;
+        let stop_ds = required_dataset(path, &g, &gname, "stop_time")?;
+        check_dataset(
+            path,
+            file_len,
+            &stop_ds,
+            &format!("{gname}/stop_time"),
+            Kind::Float,
+        )?;
         let start = start_ds
             .read_f64()
             .map_err(|e| h5_err(path, &format!("reading {gname}/start_time"), e))?;
-        let stop = required_dataset(path, &g, &gname, "stop_time")?
+        let stop = stop_ds
             .read_f64()
             .map_err(|e| h5_err(path, &format!("reading {gname}/stop_time"), e))?;
         if stop.len() != start.len() {
@@ -295,7 +514,7 @@ fn read_intervals(path: &Path, file: &File) -> Result<Vec<IntervalTable>> {
                 ),
             ));
         }
-        let labels = read_tags(path, &g, &gname, start.len())?;
+        let labels = read_tags(path, file_len, &g, &gname, start.len())?;
         out.push(IntervalTable {
             name,
             start,
@@ -307,16 +526,23 @@ fn read_intervals(path: &Path, file: &File) -> Result<Vec<IntervalTable>> {
 }
 
 /// Row labels from `tags` (ragged via `tags_index`, or one per row).
-fn read_tags(path: &Path, g: &Group, gname: &str, n: usize) -> Result<Vec<String>> {
+fn read_tags(path: &Path, file_len: u64, g: &Group, gname: &str, n: usize) -> Result<Vec<String>> {
     let Some(tags_ds) = optional_dataset(path, g, gname, "tags")? else {
         return Ok(vec![String::new(); n]);
     };
+    check_dataset(
+        path,
+        file_len,
+        &tags_ds,
+        &format!("{gname}/tags"),
+        Kind::Any,
+    )?;
     let tags = tags_ds
         .read_string()
         .map_err(|e| h5_err(path, &format!("reading {gname}/tags"), e))?;
     match optional_dataset(path, g, gname, "tags_index")? {
         Some(ids) => {
-            let index = read_ints(path, &ids, &format!("{gname}/tags_index"))?;
+            let index = read_ints(path, file_len, &ids, &format!("{gname}/tags_index"))?;
             check_index(path, &format!("{gname}/tags_index"), &index, tags.len())?;
             if index.len() != n {
                 return Err(Error::format(

@@ -300,6 +300,12 @@ fn check_train(source: &Path, id: i64, ts: &[f64]) -> Result<()> {
                 "unit {id}, spike {k}: negative time {t} s; times must be seconds from the recording's start"
             )));
         }
+        if t > super::binning::MAX_TIME_S {
+            return Err(err(format!(
+                "unit {id}, spike {k}: time {t} s is beyond {:e} s (about 146 years), too far for nanosecond binning; are the times in another unit (--time-unit ms/us/samples) or the sample rate wrong?",
+                super::binning::MAX_TIME_S
+            )));
+        }
         if t < prev {
             return Err(err(format!(
                 "unit {id}, spike {k}: times are not sorted ({t} s follows {prev} s); sort each unit's spikes by time"
