@@ -196,18 +196,7 @@ impl HeatmapView {
 pub fn colorbar_ui(ui: &mut egui::Ui, limit: f64, height: f32) {
     ui.vertical(|ui| {
         ui.label(format!("{limit:+.3}"));
-        let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height - 40.0), Sense::hover());
-        let steps = 64;
-        for k in 0..steps {
-            let v = 1.0 - 2.0 * (k as f32 + 0.5) / steps as f32;
-            let y0 = rect.top() + rect.height() * k as f32 / steps as f32;
-            let y1 = rect.top() + rect.height() * (k + 1) as f32 / steps as f32;
-            ui.painter().rect_filled(
-                Rect::from_min_max(Pos2::new(rect.left(), y0), Pos2::new(rect.right(), y1)),
-                0.0,
-                diverging(v),
-            );
-        }
+        colour_strip(ui, height - 40.0, -1.0);
         ui.label(format!("{:+.3}", -limit));
     });
 }
@@ -218,20 +207,26 @@ pub fn colorbar_positive_ui(ui: &mut egui::Ui, what: &str, max: f64, height: f32
     ui.vertical(|ui| {
         ui.label(what);
         ui.label(format!("{max:.3}"));
-        let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height - 60.0), Sense::hover());
-        let steps = 64;
-        for k in 0..steps {
-            let v = 1.0 - (k as f32 + 0.5) / steps as f32;
-            let y0 = rect.top() + rect.height() * k as f32 / steps as f32;
-            let y1 = rect.top() + rect.height() * (k + 1) as f32 / steps as f32;
-            ui.painter().rect_filled(
-                Rect::from_min_max(Pos2::new(rect.left(), y0), Pos2::new(rect.right(), y1)),
-                0.0,
-                diverging(v),
-            );
-        }
+        colour_strip(ui, height - 60.0, 0.0);
         ui.label("0");
     });
+}
+
+/// A 14 px wide strip of [`diverging`] from `bottom` (−1 or 0) at the
+/// bottom to +1 at the top.
+fn colour_strip(ui: &mut egui::Ui, height: f32, bottom: f32) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(14.0, height), Sense::hover());
+    let steps = 64;
+    for k in 0..steps {
+        let v = 1.0 - (1.0 - bottom) * (k as f32 + 0.5) / steps as f32;
+        let y0 = rect.top() + rect.height() * k as f32 / steps as f32;
+        let y1 = rect.top() + rect.height() * (k + 1) as f32 / steps as f32;
+        ui.painter().rect_filled(
+            Rect::from_min_max(Pos2::new(rect.left(), y0), Pos2::new(rect.right(), y1)),
+            0.0,
+            diverging(v),
+        );
+    }
 }
 
 /// Symmetric colour limit: the largest |entry|, or 1 for an all-zero matrix.
