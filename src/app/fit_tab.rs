@@ -168,20 +168,12 @@ pub fn run_fit(
         info,
         generation: 0,
         check: Some(ModelCheck {
-            multistability: mc.multistability_message(),
-            multistable: mc.multistable,
-            m_t: mc.m_t_observed.zip(mc.m_t_predicted),
-            observed: mc.observed,
-            predicted: mc.predicted,
-            observed_se: mc.observed_se,
-            description: mc.description,
-            holdout: parts.description,
             train_ll: train_gain.mean_model(),
             heldout_ll: parts.test.as_ref().map(|_| gain.mean_model()),
-            gain,
             se_j,
             warning,
             cv,
+            ..check_view(mc, parts.description, gain)
         }),
     })
 }
@@ -223,23 +215,31 @@ pub fn load_fit_folder(
         h,
         info,
         generation: 0,
-        check: Some(ModelCheck {
-            multistability: mc.multistability_message(),
-            multistable: mc.multistable,
-            m_t: mc.m_t_observed.zip(mc.m_t_predicted),
-            observed: mc.observed,
-            predicted: mc.predicted,
-            observed_se: mc.observed_se,
-            description: mc.description,
-            holdout: parts.description,
-            train_ll: gain.mean_model(),
-            heldout_ll: None,
-            gain,
-            se_j: None,
-            warning: None,
-            cv: None,
-        }),
+        check: Some(check_view(mc, parts.description, gain)),
     })
+}
+
+/// The app's view of a model check: the simulated moments, the
+/// log-likelihood gain on the bins it was measured on (`train_ll` is its
+/// model log-likelihood, no hold-out), and no standard errors, warning or
+/// CV; `run_fit` overrides those it has.
+fn check_view(mc: check::ModelCheck, holdout: String, gain: check::LlGain) -> ModelCheck {
+    ModelCheck {
+        multistability: mc.multistability_message(),
+        multistable: mc.multistable,
+        m_t: mc.m_t_observed.zip(mc.m_t_predicted),
+        observed: mc.observed,
+        predicted: mc.predicted,
+        observed_se: mc.observed_se,
+        description: mc.description,
+        holdout,
+        train_ll: gain.mean_model(),
+        heldout_ll: None,
+        gain,
+        se_j: None,
+        warning: None,
+        cv: None,
+    }
 }
 
 /// Fitted effective (H, J) and the convergence record.
