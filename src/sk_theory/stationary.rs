@@ -156,14 +156,19 @@ pub(crate) fn overlap_map(
             }
         };
         let delta = arg_step(s).min(arg_step(sigma));
-        let kx = (HALF_WIDTH * s / delta).floor() as usize;
-        let kc = ((e.w + HALF_WIDTH * sigma) / delta).floor() as usize;
-        let means = if g1 == g2 { 1 } else { 2 };
-        let lattice_cost =
-            (2 * kc + 1) * (2 * kx + 1) * 2 * means + (2 * (kc + kx) + 1) * TANH_COST * means;
-        let direct_cost = direct_outer_len(e.w, sigma) * gaussian_len(s) * TANH_COST * means;
+        // Costs in f64: with σ or s tiny (q → 1 deep in the ordered phase)
+        // the lattice would need astronomically many nodes, and the counts
+        // would overflow usize.
+        let kx = (HALF_WIDTH * s / delta).floor();
+        let kc = ((e.w + HALF_WIDTH * sigma) / delta).floor();
+        let means = if g1 == g2 { 1.0 } else { 2.0 };
+        let tanh_cost = TANH_COST as f64;
+        let lattice_cost = (2.0 * kc + 1.0) * (2.0 * kx + 1.0) * 2.0 * means
+            + (2.0 * (kc + kx) + 1.0) * tanh_cost * means;
+        let direct_cost =
+            direct_outer_len(e.w, sigma) as f64 * gaussian_len(s) as f64 * tanh_cost * means;
         if lattice_cost <= direct_cost {
-            return overlap_lattice(e, g1, g2, sigma, s, delta, kc, kx, ws);
+            return overlap_lattice(e, g1, g2, sigma, s, delta, kc as usize, kx as usize, ws);
         }
     }
     overlap_direct(e, g1, g2, q, sigma, s, ws)
