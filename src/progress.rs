@@ -27,6 +27,11 @@ impl StopToken {
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+    /// The flag itself, for loops that poll a plain `AtomicBool` (the live
+    /// lab's `measure`).
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
     /// `Err(Error::Cancelled)` if a stop was requested; for use with `?`.
     pub fn check(&self) -> crate::Result<()> {
         if self.is_stopped() {

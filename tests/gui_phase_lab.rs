@@ -231,3 +231,255 @@ fn the_diagram_dot_follows_the_slider_on_every_axis_choice() {
         }
     }
 }
+
+/// The lessons panel: steps are told in order, "Set up" puts the sliders
+/// (and the sweep) where the step says, and a lecturer's own lesson file
+/// loads, or is refused with a one-line message naming it.
+#[test]
+fn lessons_set_up_the_lab_and_bad_lesson_files_are_refused() {
+    use isingscope::sk_theory::SkParameter as P;
+    let mut h = lab();
+    h.get_by_label("Lessons…").click();
+    h.run_steps(3);
+    let bundled = h.state().phase_lab().lessons().len();
+    assert_eq!(bundled, isingscope::app::lessons::BUNDLED.len());
+    h.get_by_label_contains("Step 1 of 5: The disordered phase");
+    // Every step of every bundled lesson draws (no glyph is missing from
+    // the app's fonts, which would panic), then back to the first lesson.
+    for l in 0..bundled {
+        let steps = h.state().phase_lab().lessons()[l].steps.len();
+        for k in 0..steps {
+            h.state_mut().phase_lab_mut().select_lesson_step(l, k);
+            h.run_steps(2);
+            h.get_by_label_contains(&format!("Step {} of {steps}", k + 1));
+        }
+    }
+    h.state_mut().phase_lab_mut().select_lesson_step(0, 0);
+    h.run_steps(2);
+    h.get_by_label("Next").click();
+    h.run_steps(2);
+    assert_eq!(h.state().phase_lab().lesson_position(), (0, 1));
+    h.get_by_label("Set up").click();
+    h.run_steps(3);
+    {
+        let pl = h.state().phase_lab();
+        let s = &pl.settings;
+        // The J0 step: β = 2, ΔJ = 0.5, J0 × β diagram, a J0 sweep running.
+        assert_eq!((s.beta, s.dj, s.h0), (2.0, 0.5, 0.0));
+        assert_eq!((s.diagram_x, s.diagram_y), (P::J0, P::Beta));
+        assert!(s.sweep_j0 && pl.sweep_running());
+        assert_eq!((s.sweep_from, s.sweep_to, s.sweep_points), (0.2, 2.0, 10));
+    }
+    // The dot of the diagram sits at the step's (J0, β).
+    assert_eq!(h.state().phase_lab().diagram_dot(), [1.0, 2.0]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("my-bad-lesson.ron");
+    std::fs::write(
+        &bad,
+        "(title: \"Mine\", steps: [(title: \"a\", text: \"t\", setup: (beta: 7.5))])",
+    )
+    .unwrap();
+    let field = h.get_by_role_and_label(Role::TextInput, "path");
+    field.focus();
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "path")
+        .type_text(&bad.display().to_string());
+    h.run_steps(1);
+    h.get_by_label("Load").click();
+    h.run_steps(2);
+    let shown = h.get_by_label_contains("my-bad-lesson.ron:");
+    let an = shown.accesskit_node();
+    let text = an
+        .label()
+        .filter(|l| !l.is_empty())
+        .or_else(|| an.value())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        text.contains("step 1") && text.contains("beta = 7.5"),
+        "{text}"
+    );
+    assert_eq!(h.state().phase_lab().lessons().len(), bundled);
+
+    // A syntax error is reported with its position.
+    let broken = dir.path().join("broken.ron");
+    std::fs::write(
+        &broken,
+        "(title: \"Mine\", steps: [(title: \"hot\" text: \"t\")])",
+    )
+    .unwrap();
+    let e = h
+        .state_mut()
+        .phase_lab_mut()
+        .open_lesson(&broken)
+        .unwrap_err();
+    assert!(e.contains("broken.ron: line 1, column"), "{e}");
+    let good = dir.path().join("mine.ron");
+    std::fs::write(
+        &good,
+        "(title: \"Mine\", steps: [(title: \"hot\", text: \"t\", setup: (beta: 0.25, n: 64))])",
+    )
+    .unwrap();
+    assert!(h.state_mut().phase_lab_mut().open_lesson(&good).is_ok());
+    h.run_steps(2);
+    assert_eq!(h.state().phase_lab().lesson_position(), (bundled, 0));
+    h.get_by_label("Set up").click();
+    h.run_steps(2);
+    let s = &h.state().phase_lab().settings;
+    assert_eq!((s.beta, s.n), (0.25, 64));
+}
+
+/// The relaxation step: a restart from all +1 fills the first steps, and
+/// they follow the time-dependent theory drawn beside them (the physics is
+/// tested on 16 networks in tests/sk_theory.rs; here one network of
+/// N = 2,048, whose m(t) scatters by about 0.03 around the theory in the
+/// first steps, so 5 × 0.03 is the allowance; a random start would give
+/// m(1) ≈ 0 against the theory's 0.81).
+#[test]
+fn the_relaxation_step_shows_the_start_against_the_time_dependent_theory() {
+    use isingscope::app::phase_lab::{START_STEPS, TimeView};
+    let mut h = lab();
+    let last = {
+        let pl = h.state_mut().phase_lab_mut();
+        let steps = pl.lessons()[0].steps.len();
+        pl.select_lesson_step(0, steps - 1);
+        steps
+    };
+    h.run_steps(2);
+    h.get_by_label_contains(&format!("Step {last} of {last}: Relaxation"));
+    h.get_by_label("Set up").click();
+    wait_while(&mut h, Duration::from_secs(60), "relaxation", |a| {
+        a.phase_lab().start_stats().len() < START_STEPS
+    });
+    let pl = h.state().phase_lab();
+    assert_eq!(pl.settings.time_view, TimeView::Start);
+    let start = pl.start_stats();
+    let theory = pl.relax_theory();
+    assert_eq!(theory.len(), START_STEPS);
+    for (k, (s, th)) in start.iter().zip(theory).enumerate() {
+        assert_eq!(s.t as usize, k + 1);
+        assert_eq!(th.t, k + 1);
+        if k < 20 {
+            assert!(
+                (s.m - th.m).abs() < 0.15,
+                "m({}) {} vs {}",
+                k + 1,
+                s.m,
+                th.m
+            );
+            assert!(
+                (s.q - th.q).abs() < 0.15,
+                "q({}) {} vs {}",
+                k + 1,
+                s.q,
+                th.q
+            );
+        }
+    }
+    // Changing β on the kept network makes that start another model's.
+    h.get_by_label("keep network, change β").click();
+    h.run_steps(2);
+    assert!(!h.state().phase_lab().settings.redraw);
+    let generation = h.state().phase_lab().network_generation();
+    set_slider(&mut h, "β", 2.5);
+    // Wait for the rescaled network and some of its steps (the rebuild of
+    // an N = 2,048 network takes a while in a debug build).
+    wait_while(
+        &mut h,
+        Duration::from_secs(60),
+        "the rescaled network",
+        |a| a.phase_lab().network_generation() == generation,
+    );
+    let received = h.state().phase_lab().steps_received;
+    wait_while(
+        &mut h,
+        Duration::from_secs(60),
+        "steps after β changed",
+        |a| a.phase_lab().steps_received < received + 50,
+    );
+    assert!(h.state().phase_lab().start_stats().is_empty());
+}
+
+/// The band of expected network-to-network scatter belongs to the current
+/// parameters (gone when they change, back once they settle) and narrows
+/// with N (independent networks' time-averaged |m| scatter as 1/√N: a
+/// factor 4 from N = 64 to 1,024; with 6 networks each s.d. is known to
+/// about ±30 %, so "more than 2× narrower" is the test).
+#[test]
+fn the_expected_scatter_band_follows_the_parameters_and_narrows_with_n() {
+    let mut h = lab();
+    set_slider(&mut h, "β", 2.0);
+    set_slider(&mut h, "N", 64.0);
+    wait_while(&mut h, Duration::from_secs(60), "band at N = 64", |a| {
+        a.phase_lab().band().is_none()
+    });
+    let small = h.state().phase_lab().band().unwrap();
+    set_slider(&mut h, "N", 1024.0);
+    assert!(
+        h.state().phase_lab().band().is_none(),
+        "a band of other parameters is shown"
+    );
+    wait_while(&mut h, Duration::from_secs(120), "band at N = 1024", |a| {
+        a.phase_lab().band().is_none()
+    });
+    let large = h.state().phase_lab().band().unwrap();
+    assert!(small.m.1 > 2.0 * large.m.1, "{small:?} vs {large:?}");
+    // Both centred near the theory (|m| ≈ 0.72 at β = 2, J0 = 1, ΔJ = 0.5)
+    // within their own spread.
+    let th = h.state().phase_lab().theory().unwrap().m;
+    assert!(
+        (large.m.0 - th).abs() < 3.0 * large.m.1 + 0.01,
+        "{large:?} vs {th}"
+    );
+}
+
+/// Presentation mode (View menu or F5) zooms the UI and thickens lines;
+/// every plot's Enlarge shows it to the whole window until Esc.
+#[test]
+fn presentation_mode_and_enlarged_plots() {
+    use isingscope::app::plots;
+    let mut h = lab();
+    h.get_by_label("View").click();
+    h.run_steps(3);
+    h.get_by_label("Presentation mode").click();
+    h.run_steps(3);
+    assert!(plots::presentation(&h.ctx));
+    assert_eq!(h.ctx.zoom_factor(), plots::PRESENTATION_ZOOM);
+    assert_eq!(plots::line_width(&h.ctx), 4.0);
+    h.key_press(egui::Key::Escape);
+    h.run_steps(1);
+    h.key_press(egui::Key::F5);
+    h.run_steps(2);
+    assert!(!plots::presentation(&h.ctx));
+    assert_eq!(h.ctx.zoom_factor(), 1.0);
+    let buttons = h.query_all_by_label("Enlarge").count();
+    assert!(buttons >= 5, "{buttons} enlarge buttons");
+    h.query_all_by_label("Enlarge").next().unwrap().click();
+    h.run_steps(2);
+    assert_eq!(plots::enlarged(&h.ctx).as_deref(), Some("lab_raster"));
+    // An area's first frame only measures it.
+    h.run_steps(2);
+    h.get_by_label("Close (Esc)");
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert_eq!(plots::enlarged(&h.ctx), None);
+}
+
+/// A sweep run at other parameters is marked as such.
+#[test]
+fn a_sweep_from_other_parameters_is_marked_stale() {
+    let mut h = lab();
+    set_fields(&mut h, &[("points", 2.0), ("networks", 2.0)]);
+    set_slider(&mut h, "N", 16.0);
+    h.get_by_label("Run sweep").click();
+    h.run_steps(2);
+    assert!(!h.state().phase_lab().sweep_stale());
+    set_slider(&mut h, "ΔJ", 0.9);
+    assert!(h.state().phase_lab().sweep_stale());
+    h.get_by_label_contains("from other parameters than the sliders'");
+    // Moving the scanned parameter (β) does not make a β sweep stale.
+    set_slider(&mut h, "ΔJ", 0.5);
+    set_slider(&mut h, "β", 3.0);
+    assert!(!h.state().phase_lab().sweep_stale());
+}

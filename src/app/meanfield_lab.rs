@@ -11,6 +11,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Points, VLine};
 use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 
+use super::plots::{enlargeable, line_width, marker_radius};
 use super::worker::{Job, JobContext, Wake};
 use crate::meanfield::compare::{
     BetaComparison, CompareInit, CompareOptions, MAX_EXACT_N, MethodStatus, Reference,
@@ -487,61 +488,71 @@ impl MeanFieldLab {
             let w = (ui.available_width() / 3.0 - 8.0).max(200.0);
             for (q, title) in [(0usize, "m"), (1, "C (i ≠ k)"), (2, "D")] {
                 ui.vertical(|ui| {
-                    ui.label(format!("error of {title}"));
-                    let mut p = Plot::new(format!("mf_err_{q}")).width(w).height(240.0);
-                    if q == 0 {
-                        // One legend for the three plots (same colours), in
-                        // the corner where errors are small.
-                        p = p.legend(Legend::default().position(egui_plot::Corner::LeftTop));
-                    }
-                    p.x_axis_label("β")
-                        .y_axis_label("log10 squared error")
-                        .allow_scroll(false)
-                        .show(ui, |plot| {
-                            for m in methods_of(o) {
-                                let pts: Vec<[f64; 2]> = o
+                    let id = format!("mf_err_{q}");
+                    let title = format!("error of {title}");
+                    enlargeable(ui, &id, &title, egui::vec2(w, 240.0), |ui, size| {
+                        let lw = line_width(ui.ctx());
+                        let mut p = Plot::new(id.as_str()).width(size.x).height(size.y);
+                        if q == 0 {
+                            // One legend for the three plots (same colours), in
+                            // the corner where errors are small.
+                            p = p.legend(Legend::default().position(egui_plot::Corner::LeftTop));
+                        }
+                        p.x_axis_label("β")
+                            .y_axis_label("log10 squared error")
+                            .allow_scroll(false)
+                            .show(ui, |plot| {
+                                for m in methods_of(o) {
+                                    let pts: Vec<[f64; 2]> = o
+                                        .results
+                                        .iter()
+                                        .filter_map(|r| {
+                                            let e =
+                                                r.methods.iter().find(|x| x.method == m)?.errors?;
+                                            let v = [e.m, e.c, e.d][q];
+                                            (v > 0.0).then(|| [r.beta, v.log10()])
+                                        })
+                                        .collect();
+                                    let name = method_description(m).0;
+                                    plot.line(
+                                        Line::new(name, PlotPoints::from(pts.clone()))
+                                            .color(method_color(m))
+                                            .width(lw),
+                                    );
+                                    plot.points(
+                                        Points::new(name, PlotPoints::from(pts))
+                                            .color(method_color(m))
+                                            .radius(3.0),
+                                    );
+                                }
+                                let floor: Vec<[f64; 2]> = o
                                     .results
                                     .iter()
                                     .filter_map(|r| {
-                                        let e = r.methods.iter().find(|x| x.method == m)?.errors?;
+                                        let e = r.reference_noise?;
                                         let v = [e.m, e.c, e.d][q];
                                         (v > 0.0).then(|| [r.beta, v.log10()])
                                     })
                                     .collect();
-                                let name = method_description(m).0;
-                                plot.line(
-                                    Line::new(name, PlotPoints::from(pts.clone()))
-                                        .color(method_color(m)),
-                                );
-                                plot.points(
-                                    Points::new(name, PlotPoints::from(pts))
-                                        .color(method_color(m))
-                                        .radius(3.0),
-                                );
-                            }
-                            let floor: Vec<[f64; 2]> = o
-                                .results
-                                .iter()
-                                .filter_map(|r| {
-                                    let e = r.reference_noise?;
-                                    let v = [e.m, e.c, e.d][q];
-                                    (v > 0.0).then(|| [r.beta, v.log10()])
-                                })
-                                .collect();
-                            if !floor.is_empty() {
-                                plot.line(
-                                    Line::new(
-                                        "reference's own sampling noise",
-                                        PlotPoints::from(floor),
-                                    )
-                                    .color(Color32::GRAY)
-                                    .style(egui_plot::LineStyle::dashed_loose()),
-                                );
-                            }
-                            if let Some(bc) = o.beta_c {
-                                plot.vline(VLine::new("β_c (SK theory)", bc).color(Color32::GRAY));
-                            }
-                        });
+                                if !floor.is_empty() {
+                                    plot.line(
+                                        Line::new(
+                                            "reference's own sampling noise",
+                                            PlotPoints::from(floor),
+                                        )
+                                        .color(Color32::GRAY)
+                                        .style(egui_plot::LineStyle::dashed_loose()),
+                                    );
+                                }
+                                if let Some(bc) = o.beta_c {
+                                    plot.vline(
+                                        VLine::new("β_c (SK theory)", bc)
+                                            .color(Color32::GRAY)
+                                            .width(lw),
+                                    );
+                                }
+                            });
+                    });
                 });
             }
         });
@@ -560,78 +571,95 @@ impl MeanFieldLab {
             }
             ui.label(format!("β = {:.3}", r.beta));
         });
-        ui.label("Mean magnetisation m(t) over neurons (reference: black):");
-        Plot::new("mf_mean_m")
-            .height(200.0)
-            .legend(Legend::default())
-            .x_axis_label("step t")
-            .y_axis_label("mean m(t)")
-            .allow_scroll(false)
-            .show(ui, |plot| {
-                let reference: Vec<[f64; 2]> = r
-                    .reference_mean_m
-                    .iter()
-                    .enumerate()
-                    .map(|(t, v)| [t as f64, *v])
-                    .collect();
-                plot.line(
-                    Line::new("reference", PlotPoints::from(reference))
-                        .color(Color32::BLACK)
-                        .width(2.5),
-                );
-                for mc in &r.methods {
-                    if let Some(mm) = &mc.mean_m {
-                        let pts: Vec<[f64; 2]> =
-                            mm.iter().enumerate().map(|(t, v)| [t as f64, *v]).collect();
+        let width = ui.available_width();
+        enlargeable(
+            ui,
+            "mf_mean_m",
+            "Mean magnetisation m(t) over neurons (reference: black):",
+            egui::vec2(width, 200.0),
+            |ui, size| {
+                let lw = line_width(ui.ctx());
+                Plot::new("mf_mean_m")
+                    .width(size.x)
+                    .height(size.y)
+                    .legend(Legend::default())
+                    .x_axis_label("step t")
+                    .y_axis_label("mean m(t)")
+                    .allow_scroll(false)
+                    .show(ui, |plot| {
+                        let reference: Vec<[f64; 2]> = r
+                            .reference_mean_m
+                            .iter()
+                            .enumerate()
+                            .map(|(t, v)| [t as f64, *v])
+                            .collect();
                         plot.line(
-                            Line::new(method_description(mc.method).0, PlotPoints::from(pts))
-                                .color(method_color(mc.method)),
+                            Line::new("reference", PlotPoints::from(reference))
+                                .color(Color32::BLACK)
+                                .width(lw + 1.0),
                         );
-                    }
-                }
-            });
+                        for mc in &r.methods {
+                            if let Some(mm) = &mc.mean_m {
+                                let pts: Vec<[f64; 2]> =
+                                    mm.iter().enumerate().map(|(t, v)| [t as f64, *v]).collect();
+                                plot.line(
+                                    Line::new(
+                                        method_description(mc.method).0,
+                                        PlotPoints::from(pts),
+                                    )
+                                    .color(method_color(mc.method))
+                                    .width(lw),
+                                );
+                            }
+                        }
+                    });
+            },
+        );
         ui.label("Predicted (y) against reference (x) at the final step; the diagonal is perfect:");
         ui.horizontal(|ui| {
             let w = (ui.available_width() / 3.0 - 8.0).max(200.0);
             for (q, title) in [(0usize, "m_i"), (1, "C_ik, i ≠ k"), (2, "D_il")] {
                 ui.vertical(|ui| {
-                    ui.label(title);
-                    Plot::new(format!("mf_scatter_{q}"))
-                        .width(w)
-                        .height(220.0)
-                        .data_aspect(1.0)
-                        .x_axis_label("reference")
-                        .y_axis_label("predicted")
-                        .allow_scroll(false)
-                        .show(ui, |plot| {
-                            let mut lo = f64::INFINITY;
-                            let mut hi = f64::NEG_INFINITY;
-                            for mc in &r.methods {
-                                let Some(p) = &mc.prediction else { continue };
-                                let pts = scatter_points(q, &r.reference, p);
-                                for [x, y] in &pts {
-                                    lo = lo.min(x.min(*y));
-                                    hi = hi.max(x.max(*y));
+                    let id = format!("mf_scatter_{q}");
+                    enlargeable(ui, &id, title, egui::vec2(w, 220.0), |ui, size| {
+                        let radius = marker_radius(ui.ctx()) / 2.0;
+                        Plot::new(id.as_str())
+                            .width(size.x)
+                            .height(size.y)
+                            .data_aspect(1.0)
+                            .x_axis_label("reference")
+                            .y_axis_label("predicted")
+                            .allow_scroll(false)
+                            .show(ui, |plot| {
+                                let mut lo = f64::INFINITY;
+                                let mut hi = f64::NEG_INFINITY;
+                                for mc in &r.methods {
+                                    let Some(p) = &mc.prediction else { continue };
+                                    let pts = scatter_points(q, &r.reference, p);
+                                    for [x, y] in &pts {
+                                        lo = lo.min(x.min(*y));
+                                        hi = hi.max(x.max(*y));
+                                    }
+                                    plot.points(
+                                        Points::new(
+                                            method_description(mc.method).0,
+                                            PlotPoints::from(pts),
+                                        )
+                                        .color(method_color(mc.method))
+                                        .radius(radius),
+                                    );
                                 }
-                                plot.points(
-                                    Points::new(
-                                        method_description(mc.method).0,
-                                        PlotPoints::from(pts),
-                                    )
-                                    .color(method_color(mc.method))
-                                    .radius(1.5),
-                                );
-                            }
-                            if lo.is_finite() && hi > lo {
-                                plot.line(
-                                    Line::new(
-                                        "identity",
-                                        PlotPoints::from(vec![[lo, lo], [hi, hi]]),
-                                    )
-                                    .color(Color32::GRAY),
-                                );
-                            }
-                        });
+                                if lo.is_finite() && hi > lo {
+                                    plot.line(
+                                        Line::new(
+                                            "identity",
+                                            PlotPoints::from(vec![[lo, lo], [hi, hi]]),
+                                        )
+                                        .color(Color32::GRAY),
+                                    );
+                                }
+                            });
+                    });
                 });
             }
         });

@@ -11,6 +11,7 @@ pub mod couplings_tab;
 pub mod data_tab;
 pub mod dataset;
 pub mod fit_tab;
+pub mod lessons;
 pub mod meanfield_lab;
 pub mod phase_lab;
 pub mod plots;
@@ -609,6 +610,17 @@ impl IsingScopeApp {
                 if ui.checkbox(&mut self.prefs.dark, "Dark theme").changed() {
                     self.apply_theme(ui.ctx());
                 }
+                let mut on = plots::presentation(ui.ctx());
+                if ui
+                    .add(egui::Checkbox::new(&mut on, "Presentation mode"))
+                    .on_hover_text(
+                        "large fonts and thick lines for a lecture hall (F5); \
+                         every plot's Enlarge button shows it over the whole window",
+                    )
+                    .changed()
+                {
+                    plots::set_presentation(ui.ctx(), on);
+                }
             });
             ui.separator();
             let l = ui.label("Session file:");
@@ -669,6 +681,9 @@ impl IsingScopeApp {
         let quit = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::Q);
         if ctx.input_mut(|i| i.consume_shortcut(&quit)) {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        if ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::F5)) {
+            plots::set_presentation(ctx, !plots::presentation(ctx));
         }
         // Space plays/pauses where something plays, unless typing.
         let typing = ctx.memory(|m| m.focused().is_some());

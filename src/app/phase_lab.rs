@@ -9,20 +9,23 @@ use std::sync::Arc;
 
 use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
 use egui_plot::{
-    Corner, HLine, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine,
+    Corner, FilledArea, HLine, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine,
 };
 use nalgebra::DMatrix;
 
-use super::plots::{HeatmapData, HeatmapView, diverging, symmetric_limit};
+use super::lessons::{Lesson, Setup};
+use super::plots::{
+    HeatmapData, HeatmapView, diverging, enlargeable, line_width, marker_radius, symmetric_limit,
+};
 use super::worker::{Job, Wake};
 use crate::model::SkParams;
 use crate::model::live::{
-    LabCommand, LabUpdate, LabWorker, StepStats, SweepParameter, SweepPoint, SweepRequest,
+    LabCommand, LabUpdate, LabWorker, StepStats, SweepParameter, SweepPoint, SweepRequest, measure,
 };
 use crate::progress::NoProgress;
 use crate::sk_theory::{
-    GridAxis, SkGrid, SkParameter, SkPoint, SkQuantity, SkStationary, critical_beta, critical_j0,
-    grid, ordered_dj_limit, solve_stationary,
+    GridAxis, RelaxStep, SkGrid, SkParameter, SkPoint, SkQuantity, SkStationary, critical_beta,
+    critical_j0, grid, ordered_dj_limit, relax, solve_stationary,
 };
 
 /// Steps kept for the time plots.
@@ -31,6 +34,23 @@ const HISTORY: usize = 2000;
 const RASTER_COLUMNS: usize = 400;
 /// Steps over which the displayed stationary values are averaged.
 const AVERAGE_OVER: usize = 200;
+/// Steps after a restart from all +1 kept for the relaxation view.
+pub const START_STEPS: usize = 100;
+/// Independent networks run for the expected-scatter band.
+pub const BAND_NETWORKS: usize = 6;
+/// Steps from all +1 before a band network is measured (as the sweep).
+const BAND_BURN_IN: usize = 200;
+
+/// Which stretch of time the m(t), q(t) plot shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TimeView {
+    /// The latest steps, with the stationary theory.
+    #[default]
+    Live,
+    /// The first [`START_STEPS`] steps after a restart from all +1, with the
+    /// time-dependent (relaxation) theory.
+    Start,
+}
 
 /// Settings saved in sessions.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -68,6 +88,10 @@ pub struct PhaseLabSettings {
     pub diagram_x: SkParameter,
     /// Vertical axis of the phase diagram (≠ `diagram_x`).
     pub diagram_y: SkParameter,
+    /// What the m(t), q(t) plot shows.
+    pub time_view: TimeView,
+    /// Whether the lessons panel is open.
+    pub show_lessons: bool,
 }
 
 impl Default for PhaseLabSettings {
@@ -89,6 +113,8 @@ impl Default for PhaseLabSettings {
             playing: false,
             diagram_x: SkParameter::Beta,
             diagram_y: SkParameter::Dj,
+            time_view: TimeView::Live,
+            show_lessons: false,
         }
     }
 }
@@ -132,6 +158,37 @@ pub fn axis_range(p: SkParameter) -> (f64, f64) {
     }
 }
 
+/// The scatter of the displayed stationary values over independent
+/// networks of the current size and parameters: mean and standard deviation
+/// over [`BAND_NETWORKS`] networks, each run [`BAND_BURN_IN`] steps from all
+/// +1 and averaged over [`AVERAGE_OVER`] steps as the live read-out is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScatterBand {
+    /// N, β, J0, ΔJ, H0 it was measured at (bit patterns).
+    pub key: [u64; 5],
+    /// |m|: mean, s.d. over networks.
+    pub m: (f64, f64),
+    /// q: mean, s.d.
+    pub q: (f64, f64),
+    /// σ/N: mean, s.d.
+    pub sigma: (f64, f64),
+}
+
+impl ScatterBand {
+    /// The range one network is expected in: mean ± 2 s.d.
+    pub fn range(v: (f64, f64)) -> (f64, f64) {
+        (v.0 - 2.0 * v.1, v.0 + 2.0 * v.1)
+    }
+}
+
+/// Mean and sample standard deviation.
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
 /// Quantities of the sweep and the time plots, each with one colour for its
 /// theory line, its simulated points and their error bars.
 const COLOR_M: Color32 = Color32::from_rgb(66, 133, 244);
@@ -165,8 +222,27 @@ pub struct PhaseLab {
     sweep: Vec<SweepPoint>,
     sweep_running: bool,
     sweep_theory: Vec<(f64, SkStationary)>,
+    /// Parameters the sweep on screen was run at: base, scanned J0 (else
+    /// β), networks per point.
+    sweep_meta: Option<(SkParams, bool, usize)>,
     message: Option<String>,
     rate: (std::time::Instant, u64, f64),
+    /// The first [`START_STEPS`] steps after the last restart from all +1
+    /// (empty when β changed on the kept network since).
+    start_stats: Vec<StepStats>,
+    /// The large-N relaxation from all +1 at the current parameters.
+    relax_theory: Vec<RelaxStep>,
+    band: Option<ScatterBand>,
+    band_job: Option<(Job<ScatterBand>, [u64; 5])>,
+    /// Parameters last changed at: the band waits until they settle.
+    band_want: Option<([u64; 5], std::time::Instant)>,
+    /// Bundled lessons, then any opened from files.
+    lessons: Vec<Lesson>,
+    lesson: usize,
+    step: usize,
+    lesson_path: String,
+    lesson_message: Option<String>,
+    lesson_dialog: Option<Job<Option<std::path::PathBuf>>>,
 }
 
 impl Default for PhaseLab {
@@ -193,8 +269,23 @@ impl Default for PhaseLab {
             sweep: Vec::new(),
             sweep_running: false,
             sweep_theory: Vec::new(),
+            sweep_meta: None,
             message: None,
             rate: (std::time::Instant::now(), 0, 0.0),
+            start_stats: Vec::new(),
+            relax_theory: Vec::new(),
+            band: None,
+            band_job: None,
+            band_want: None,
+            lessons: Lesson::bundled()
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect(),
+            lesson: 0,
+            step: 0,
+            lesson_path: String::new(),
+            lesson_message: None,
+            lesson_dialog: None,
         }
     }
 }
@@ -279,6 +370,15 @@ impl PhaseLab {
 
     /// Drain the worker (call every frame from `App::logic`).
     pub fn logic(&mut self, wake: &Wake) {
+        if let Some(job) = &mut self.lesson_dialog
+            && let Some(r) = job.poll()
+        {
+            self.lesson_dialog = None;
+            if let Ok(Some(p)) = r {
+                self.lesson_path = p.display().to_string();
+                let _ = self.open_lesson(&p);
+            }
+        }
         if let Some(job) = &mut self.diagram_job
             && let Some(r) = job.poll()
         {
@@ -304,6 +404,16 @@ impl PhaseLab {
                         continue;
                     }
                     self.steps_received += stats.len() as u64;
+                    for s in &stats {
+                        // Keep the first steps after a restart (t counts
+                        // from 1 again), contiguously.
+                        if s.t == 1 {
+                            self.start_stats.clear();
+                        }
+                        if s.t as usize <= START_STEPS && self.start_stats.len() as u64 + 1 == s.t {
+                            self.start_stats.push(*s);
+                        }
+                    }
                     for s in stats {
                         if self.stats.len() == HISTORY {
                             self.stats.pop_front();
@@ -324,6 +434,9 @@ impl PhaseLab {
                     self.network = Some((j_eff, generation));
                     self.stats.clear();
                     self.columns.clear();
+                    // A restart refills it from t = 1; a β change on the
+                    // kept network makes the old start another model's.
+                    self.start_stats.clear();
                 }
                 LabUpdate::SweepPoint(p) => self.sweep.push(p),
                 LabUpdate::SweepDone => self.sweep_running = false,
@@ -352,6 +465,7 @@ impl PhaseLab {
             self.theory = solve_stationary(&s.point()).ok();
             self.beta_c = critical_beta(s.j0, s.dj, s.h0);
             self.j0_c = critical_j0(s.beta, s.dj, s.h0);
+            self.relax_theory = relax(&s.point(), 1.0, START_STEPS).unwrap_or_default();
             self.theory_key = Some(key);
         }
         // The diagram depends on its axes and on the two held parameters
@@ -384,6 +498,205 @@ impl PhaseLab {
                 grid(&base, rows, cols, &NoProgress, &ctx.stop).map_err(|e| e.to_string())
             }));
         }
+        self.update_band(wake);
+    }
+
+    /// The parameters a scatter band belongs to.
+    fn band_key(&self) -> [u64; 5] {
+        let s = &self.settings;
+        [s.n as u64, bits(s.beta), bits(s.j0), bits(s.dj), bits(s.h0)]
+    }
+
+    /// Keep the expected-scatter band for the current parameters: once they
+    /// have been still for 0.4 s, run [`BAND_NETWORKS`] fresh networks in
+    /// the background (a newer request replaces a running one).
+    fn update_band(&mut self, wake: &Wake) {
+        if let Some((job, key)) = &mut self.band_job
+            && let Some(r) = job.poll()
+        {
+            let key = *key;
+            self.band_job = None;
+            if let Ok(mut b) = r {
+                b.key = key;
+                self.band = Some(b);
+            }
+        }
+        let key = self.band_key();
+        let have = self.band.is_some_and(|b| b.key == key)
+            || self.band_job.as_ref().is_some_and(|(_, k)| *k == key);
+        if have {
+            self.band_want = None;
+            return;
+        }
+        match self.band_want {
+            Some((k, since)) if k == key => {
+                if since.elapsed().as_secs_f64() < 0.4 {
+                    return;
+                }
+            }
+            _ => {
+                self.band_want = Some((key, std::time::Instant::now()));
+                let w = wake.clone();
+                // Wake the UI when the wait is over even if nothing moves.
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(450));
+                    w();
+                });
+                return;
+            }
+        }
+        self.band_want = None;
+        let p = self.settings.sk();
+        let seed = self.settings.seed;
+        // Replacing a running job stops it (its loop polls the flag).
+        self.band_job = Some((
+            Job::spawn("network scatter", wake.clone(), move |ctx| {
+                let mut v = Vec::with_capacity(BAND_NETWORKS);
+                for k in 0..BAND_NETWORKS {
+                    // Seeds apart from the live network's.
+                    let s =
+                        seed ^ (0xBA5D_0000_0000 + k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    v.push(measure(&p, s, BAND_BURN_IN, AVERAGE_OVER, ctx.stop.flag())?);
+                }
+                let col = |i: usize| mean_sd(&v.iter().map(|x| x[i]).collect::<Vec<_>>());
+                Ok(ScatterBand {
+                    key: [0; 5],
+                    m: col(0),
+                    q: col(1),
+                    sigma: col(2),
+                })
+            }),
+            key,
+        ));
+    }
+
+    /// The expected-scatter band, when it matches the current parameters.
+    pub fn band(&self) -> Option<ScatterBand> {
+        self.band.filter(|b| b.key == self.band_key())
+    }
+
+    /// Generation of the network on screen (changes on every redraw or β
+    /// rescale; None before the first).
+    pub fn network_generation(&self) -> Option<u64> {
+        self.network.as_ref().map(|(_, g)| *g)
+    }
+
+    /// The first steps after the last restart from all +1.
+    pub fn start_stats(&self) -> &[StepStats] {
+        &self.start_stats
+    }
+
+    /// The large-N relaxation from all +1 at the current parameters.
+    pub fn relax_theory(&self) -> &[RelaxStep] {
+        &self.relax_theory
+    }
+
+    /// The lessons the panel offers (bundled first).
+    pub fn lessons(&self) -> &[Lesson] {
+        &self.lessons
+    }
+
+    /// The lesson and step the panel shows.
+    pub fn lesson_position(&self) -> (usize, usize) {
+        (self.lesson, self.step)
+    }
+
+    /// Show step `step` of lesson `lesson` in the panel (clamped).
+    pub fn select_lesson_step(&mut self, lesson: usize, step: usize) {
+        self.lesson = lesson.min(self.lessons.len().saturating_sub(1));
+        let steps = self.lessons.get(self.lesson).map_or(1, |l| l.steps.len());
+        self.step = step.min(steps.saturating_sub(1));
+        self.settings.show_lessons = true;
+    }
+
+    /// Add a lesson read from a file and show its first step; the error (one
+    /// line, naming the file) is shown in the panel and returned.
+    pub fn open_lesson(&mut self, path: &std::path::Path) -> Result<(), String> {
+        match Lesson::load(path) {
+            Ok(l) => {
+                self.lessons.push(l);
+                self.select_lesson_step(self.lessons.len() - 1, 0);
+                self.lesson_message = None;
+                Ok(())
+            }
+            Err(e) => {
+                let e = e.to_string();
+                self.lesson_message = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// The "Set up" button of the current step: set what the step names
+    /// and tell the simulation thread.
+    pub fn set_up_current_step(&mut self) {
+        let Some(setup) = self
+            .lessons
+            .get(self.lesson)
+            .and_then(|l| l.steps.get(self.step))
+            .map(|s| s.setup.clone())
+        else {
+            return;
+        };
+        self.apply_setup(&setup);
+    }
+
+    fn apply_setup(&mut self, u: &Setup) {
+        let before = self.settings.clone();
+        let s = &mut self.settings;
+        if let Some(v) = u.n {
+            s.n = v;
+        }
+        for (field, v) in [
+            (&mut s.j0, u.j0),
+            (&mut s.dj, u.dj),
+            (&mut s.h0, u.h0),
+            (&mut s.beta, u.beta),
+        ] {
+            if let Some(v) = v {
+                *field = v;
+            }
+        }
+        if let Some(v) = u.seed {
+            s.seed = v;
+        }
+        if let Some((x, y)) = u.diagram {
+            s.diagram_x = x;
+            s.diagram_y = y;
+        }
+        if let Some(v) = u.diagram_sigma {
+            s.diagram_sigma = v;
+        }
+        if let Some(v) = u.time_view {
+            s.time_view = v;
+        }
+        let structural = (s.n, s.j0, s.dj, s.h0, s.seed)
+            != (before.n, before.j0, before.dj, before.h0, before.seed);
+        if structural || s.beta != before.beta {
+            let cmd = LabCommand::SetParams {
+                params: s.sk(),
+                seed: s.seed,
+                redraw: s.redraw || structural,
+            };
+            self.send(cmd);
+        }
+        // A new network starts from all +1 anyway.
+        if u.restart && !structural {
+            self.send(LabCommand::Reset);
+        }
+        if let Some(sw) = &u.sweep {
+            let s = &mut self.settings;
+            s.sweep_j0 = sw.j0;
+            s.sweep_from = sw.from;
+            s.sweep_to = sw.to;
+            s.sweep_points = sw.points;
+            s.sweep_reps = sw.networks;
+            self.start_sweep();
+        } else if let Some(play) = u.play
+            && play != self.settings.playing
+        {
+            self.toggle_play();
+        }
     }
 
     /// Draw the tab.
@@ -392,14 +705,132 @@ impl PhaseLab {
         egui::Panel::left("phase_lab_controls")
             .resizable(false)
             .default_size(290.0)
-            .show(ui, |ui| self.controls_ui(ui));
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui));
+            });
+        if self.settings.show_lessons {
+            egui::Panel::right("phase_lab_lessons")
+                .resizable(true)
+                .default_size(320.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| self.lessons_ui(ui, wake));
+                });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| self.views_ui(ui));
         });
     }
 
+    fn lessons_ui(&mut self, ui: &mut egui::Ui, wake: &Wake) {
+        ui.horizontal(|ui| {
+            ui.heading("Lessons");
+            if ui
+                .small_button("Close")
+                .on_hover_text("close the lessons panel")
+                .clicked()
+            {
+                self.settings.show_lessons = false;
+            }
+        });
+        if self.lessons.is_empty() {
+            ui.label("No lessons.");
+        } else {
+            let titles: Vec<String> = self.lessons.iter().map(|l| l.title.clone()).collect();
+            let mut pick = self.lesson.min(titles.len() - 1);
+            egui::ComboBox::from_id_salt("lesson_pick")
+                .width(ui.available_width() - 8.0)
+                .selected_text(titles[pick].clone())
+                .show_ui(ui, |ui| {
+                    for (k, t) in titles.iter().enumerate() {
+                        ui.selectable_value(&mut pick, k, t);
+                    }
+                });
+            if pick != self.lesson {
+                self.select_lesson_step(pick, 0);
+            }
+            let lesson = &self.lessons[self.lesson];
+            if !lesson.summary.is_empty() {
+                ui.label(egui::RichText::new(&lesson.summary).italics());
+            }
+            let steps = lesson.steps.len();
+            let step = &lesson.steps[self.step.min(steps - 1)];
+            ui.separator();
+            ui.strong(format!("Step {} of {steps}: {}", self.step + 1, step.title));
+            for para in step.text.split("\n\n") {
+                ui.label(para.trim());
+                ui.add_space(4.0);
+            }
+            let has_setup = step.setup != Setup::default();
+            let mut go = None;
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(self.step > 0, egui::Button::new("Previous"))
+                    .clicked()
+                {
+                    go = Some(self.step - 1);
+                }
+                if ui
+                    .add_enabled(has_setup, egui::Button::new("Set up"))
+                    .on_hover_text("set the sliders (and start what the step needs)")
+                    .clicked()
+                {
+                    self.set_up_current_step();
+                }
+                if ui
+                    .add_enabled(self.step + 1 < steps, egui::Button::new("Next"))
+                    .clicked()
+                {
+                    go = Some(self.step + 1);
+                }
+            });
+            if let Some(k) = go {
+                self.select_lesson_step(self.lesson, k);
+            }
+        }
+        ui.separator();
+        ui.label("Your own lesson (RON; format in assets/lessons/README.md):");
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(
+                    self.lesson_dialog.is_none(),
+                    egui::Button::new("Open lesson file…"),
+                )
+                .clicked()
+            {
+                // The native dialog runs on its own thread (never blocks the UI).
+                self.lesson_dialog = Some(Job::spawn("lesson dialog", wake.clone(), |_| {
+                    Ok(rfd::FileDialog::new()
+                        .add_filter("lesson", &["ron"])
+                        .pick_file())
+                }));
+            }
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("path");
+            ui.add(egui::TextEdit::singleline(&mut self.lesson_path).desired_width(180.0))
+                .labelled_by(l.id);
+            if ui.button("Load").clicked() {
+                let p = std::path::PathBuf::from(self.lesson_path.trim());
+                let _ = self.open_lesson(&p);
+            }
+        });
+        if let Some(m) = &self.lesson_message {
+            ui.colored_label(ui.visuals().error_fg_color, m);
+        }
+    }
+
     fn controls_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Phase lab");
+        ui.horizontal(|ui| {
+            ui.heading("Phase lab");
+            let label = if self.settings.show_lessons {
+                "Hide lessons"
+            } else {
+                "Lessons…"
+            };
+            if ui.button(label).clicked() {
+                self.settings.show_lessons = !self.settings.show_lessons;
+            }
+        });
         ui.label("Asymmetric SK network: J_ij ~ N(J0/N, ΔJ²/N), H_i ~ U[−H0, H0].");
         let before = self.settings.clone();
         let s = &mut self.settings;
@@ -508,6 +939,30 @@ impl PhaseLab {
                 sigma / k as f64
             ));
             ui.label(format!("(means over the last {k} steps)"));
+            match self.band() {
+                Some(b) => {
+                    let (lo, hi) = ScatterBand::range(b.m);
+                    let inside = (lo..=hi).contains(&m);
+                    let text = format!(
+                        "expected |m| for one network at N = {}: {:.3}–{:.3} (mean ± 2 s.d. of {BAND_NETWORKS} networks): {}",
+                        self.settings.n,
+                        lo.max(0.0),
+                        hi,
+                        if inside { "inside" } else { "outside" }
+                    );
+                    if inside || k < AVERAGE_OVER {
+                        ui.label(text);
+                    } else {
+                        ui.colored_label(ui.visuals().warn_fg_color, text);
+                    }
+                }
+                None => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("estimating the scatter expected at this N…");
+                    });
+                }
+            }
         } else {
             ui.label("press Play to simulate");
         }
@@ -526,6 +981,49 @@ impl PhaseLab {
         }
         ui.separator();
         self.sweep_controls_ui(ui);
+    }
+
+    /// Start a sweep with the settings' range (the "Run sweep" button and
+    /// lesson steps).
+    pub fn start_sweep(&mut self) {
+        let s = &self.settings;
+        let k = s.sweep_points.max(2);
+        let values: Vec<f64> = (0..k)
+            .map(|i| s.sweep_from + (s.sweep_to - s.sweep_from) * i as f64 / (k - 1) as f64)
+            .collect();
+        let parameter = if s.sweep_j0 {
+            SweepParameter::J0
+        } else {
+            SweepParameter::Beta
+        };
+        // A dense theory curve: 10 points per sweep interval.
+        let (from, to) = (s.sweep_from, s.sweep_to);
+        let dense = (10 * (k - 1) + 1).min(201);
+        self.sweep_theory = (0..dense)
+            .map(|j| from + (to - from) * j as f64 / (dense - 1) as f64)
+            .filter_map(|x| {
+                let mut p = s.point();
+                match parameter {
+                    SweepParameter::Beta => p.beta = x,
+                    SweepParameter::J0 => p.j0 = x,
+                }
+                solve_stationary(&p).ok().map(|t| (x, t))
+            })
+            .collect();
+        let req = SweepRequest {
+            parameter,
+            values,
+            base: s.sk(),
+            repetitions: s.sweep_reps.max(2),
+            burn_in: 200,
+            steps: 500,
+            seed: s.seed,
+        };
+        self.sweep_meta = Some((req.base, s.sweep_j0, req.repetitions));
+        self.sweep.clear();
+        self.sweep_running = true;
+        self.settings.playing = false;
+        self.send(LabCommand::Sweep(req));
     }
 
     fn sweep_controls_ui(&mut self, ui: &mut egui::Ui) {
@@ -555,42 +1053,7 @@ impl PhaseLab {
             .add_enabled(!self.sweep_running, egui::Button::new("Run sweep"))
             .clicked()
         {
-            let k = s.sweep_points.max(2);
-            let values: Vec<f64> = (0..k)
-                .map(|i| s.sweep_from + (s.sweep_to - s.sweep_from) * i as f64 / (k - 1) as f64)
-                .collect();
-            let parameter = if s.sweep_j0 {
-                SweepParameter::J0
-            } else {
-                SweepParameter::Beta
-            };
-            // A dense theory curve: 10 points per sweep interval.
-            let (from, to) = (s.sweep_from, s.sweep_to);
-            let dense = (10 * (k - 1) + 1).min(201);
-            self.sweep_theory = (0..dense)
-                .map(|j| from + (to - from) * j as f64 / (dense - 1) as f64)
-                .filter_map(|x| {
-                    let mut p = s.point();
-                    match parameter {
-                        SweepParameter::Beta => p.beta = x,
-                        SweepParameter::J0 => p.j0 = x,
-                    }
-                    solve_stationary(&p).ok().map(|t| (x, t))
-                })
-                .collect();
-            let req = SweepRequest {
-                parameter,
-                values,
-                base: s.sk(),
-                repetitions: s.sweep_reps.max(2),
-                burn_in: 200,
-                steps: 500,
-                seed: s.seed,
-            };
-            self.sweep.clear();
-            self.sweep_running = true;
-            self.settings.playing = false;
-            self.send(LabCommand::Sweep(req));
+            self.start_sweep();
         }
         if self.sweep_running {
             ui.horizontal(|ui| {
@@ -605,91 +1068,249 @@ impl PhaseLab {
         let half = (width / 2.0 - 10.0).max(200.0);
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {
-                ui.label("Live raster (newest at the right)");
-                self.raster_ui(ui, half, 180.0);
+                enlargeable(
+                    ui,
+                    "lab_raster",
+                    "Live raster (newest at the right)",
+                    egui::vec2(half, 180.0),
+                    |ui, size| self.raster_ui(ui, size.x, size.y),
+                );
             });
             ui.vertical(|ui| {
-                ui.label("Couplings of the current network (βJ)");
-                if let (Some((_, generation)), Some(shown)) = (&self.network, &self.network_shown) {
-                    let n = shown.nrows();
-                    let order: Vec<usize> = (0..n).collect();
-                    let labels: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-                    let limit = symmetric_limit(shown);
-                    self.network_view.ui(
-                        ui,
-                        &HeatmapData {
-                            matrix: shown,
-                            generation: *generation,
-                            order: &order,
-                            labels: &labels,
-                            limit,
-                            threshold: 0.0,
-                        },
-                        170.0,
-                    );
-                }
-            });
-        });
-        let theory = self.theory;
-        ui.horizontal_top(|ui| {
-            let pts = |f: fn(&StepStats) -> f64| -> Vec<[f64; 2]> {
-                self.stats
-                    .iter()
-                    .filter(|s| f(s).is_finite())
-                    .map(|s| [s.t as f64, f(s)])
-                    .collect()
-            };
-            ui.vertical(|ui| {
-                ui.label("m(t) and q(t); lines: stationary theory");
-                Plot::new("lab_mq")
-                    .width(half)
-                    .height(180.0)
-                    .include_y(-1.0)
-                    .include_y(1.0)
-                    .x_axis_label("step")
-                    .y_axis_label("m, q")
-                    .legend(Legend::default().position(Corner::LeftBottom))
-                    .allow_scroll(false)
-                    .show(ui, |plot| {
-                        plot.line(Line::new("m(t)", PlotPoints::from(pts(|s| s.m))).color(COLOR_M));
-                        plot.line(Line::new("q(t)", PlotPoints::from(pts(|s| s.q))).color(COLOR_Q));
-                        if let Some(t) = theory {
-                            let dash = egui_plot::LineStyle::dashed_loose();
-                            plot.hline(HLine::new("theory ±m", t.m).color(COLOR_M).style(dash));
-                            plot.hline(HLine::new("theory ±m", -t.m).color(COLOR_M).style(dash));
-                            plot.hline(HLine::new("theory q", t.q).color(COLOR_Q).style(dash));
-                        }
-                    });
-            });
-            ui.vertical(|ui| {
-                ui.label("Entropy production σ/N per step; line: theory");
-                Plot::new("lab_sigma")
-                    .width(half)
-                    .height(180.0)
-                    .include_y(0.0)
-                    .x_axis_label("step")
-                    .y_axis_label("σ/N (nats/step)")
-                    .legend(Legend::default().position(Corner::LeftBottom))
-                    .allow_scroll(false)
-                    .show(ui, |plot| {
-                        plot.line(
-                            Line::new("σ/N(t)", PlotPoints::from(pts(|s| s.sigma_per_n)))
-                                .color(COLOR_SIGMA),
-                        );
-                        if let Some(t) = theory {
-                            plot.hline(
-                                HLine::new("theory σ/N", t.sigma_per_n)
-                                    .color(COLOR_SIGMA)
-                                    .style(egui_plot::LineStyle::dashed_loose()),
+                let (network, shown, view) =
+                    (&self.network, &self.network_shown, &mut self.network_view);
+                enlargeable(
+                    ui,
+                    "lab_network",
+                    "Couplings of the current network (βJ)",
+                    egui::vec2(half, 170.0),
+                    |ui, size| {
+                        if let (Some((_, generation)), Some(shown)) = (network, shown) {
+                            let n = shown.nrows();
+                            let order: Vec<usize> = (0..n).collect();
+                            let labels: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+                            let limit = symmetric_limit(shown);
+                            view.ui(
+                                ui,
+                                &HeatmapData {
+                                    matrix: shown,
+                                    generation: *generation,
+                                    order: &order,
+                                    labels: &labels,
+                                    limit,
+                                    threshold: 0.0,
+                                },
+                                size.x.min(size.y),
                             );
                         }
-                    });
+                    },
+                );
+            });
+        });
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.horizontal(|ui| {
+                    let l = ui.label("time axis:");
+                    let tv = &mut self.settings.time_view;
+                    ui.radio_value(tv, TimeView::Live, "latest steps")
+                        .labelled_by(l.id);
+                    ui.radio_value(tv, TimeView::Start, format!("first {START_STEPS} after a restart"))
+                        .on_hover_text("m(t), q(t) from all +1 against the time-dependent theory; Reset restarts");
+                });
+                let title = match self.settings.time_view {
+                    TimeView::Live => "m(t) and q(t); dashed: stationary theory; grey: expected scatter at this N",
+                    TimeView::Start => "Relaxation from all +1: points simulated, dashed: large-N theory m(t), q(t)",
+                };
+                enlargeable(ui, "lab_mq", title, egui::vec2(half, 180.0), |ui, size| {
+                    self.mq_plot(ui, size)
+                });
+            });
+            ui.vertical(|ui| {
+                enlargeable(
+                    ui,
+                    "lab_sigma",
+                    "Entropy production σ/N per step; dashed: theory; grey: expected scatter",
+                    egui::vec2(half, 180.0),
+                    |ui, size| self.sigma_plot(ui, size),
+                );
             });
         });
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| self.diagram_ui(ui, half));
-            ui.vertical(|ui| self.sweep_plot_ui(ui, half));
+            ui.vertical(|ui| {
+                let title = format!(
+                    "Sweep: simulated |m|, q, σ/N (± 1 s.e. over networks; shaded: ± 2 s.d., one network's range) vs theory, N = {}",
+                    self.settings.n
+                );
+                enlargeable(ui, "lab_sweep", &title, egui::vec2(half, 220.0), |ui, size| {
+                    self.sweep_plot_ui(ui, size)
+                });
+            });
         });
+    }
+
+    /// m(t) and q(t): the latest steps against the stationary theory with
+    /// the expected-scatter band, or the first steps after a restart against
+    /// the relaxation theory.
+    fn mq_plot(&self, ui: &mut egui::Ui, size: egui::Vec2) {
+        let lw = line_width(ui.ctx());
+        let dash = egui_plot::LineStyle::dashed_loose();
+        let plot = Plot::new("lab_mq")
+            .width(size.x)
+            .height(size.y)
+            .include_y(-1.0)
+            .include_y(1.0)
+            .x_axis_label("step")
+            .y_axis_label("m, q")
+            .legend(Legend::default().position(Corner::LeftBottom))
+            .allow_scroll(false);
+        if self.settings.time_view == TimeView::Start {
+            let relax = &self.relax_theory;
+            let start = &self.start_stats;
+            plot.include_x(0.0)
+                .include_x(START_STEPS as f64)
+                .show(ui, |plot| {
+                    let sim = |f: fn(&StepStats) -> f64| -> Vec<[f64; 2]> {
+                        start.iter().map(|s| [s.t as f64, f(s)]).collect()
+                    };
+                    let r = marker_radius(plot.ctx());
+                    plot.points(
+                        Points::new("m(t) simulated", sim(|s| s.m))
+                            .color(COLOR_M)
+                            .radius(r),
+                    );
+                    plot.points(
+                        Points::new("q(t) simulated", sim(|s| s.q))
+                            .color(COLOR_Q)
+                            .radius(r),
+                    );
+                    // The theory starts at t = 0 from m(0) = 1.
+                    let th = |f: fn(&RelaxStep) -> f64, first: f64| -> Vec<[f64; 2]> {
+                        std::iter::once([0.0, first])
+                            .chain(relax.iter().map(|s| [s.t as f64, f(s)]))
+                            .collect()
+                    };
+                    plot.line(
+                        Line::new("theory m(t)", th(|s| s.m, 1.0))
+                            .color(COLOR_M)
+                            .style(dash)
+                            .width(lw),
+                    );
+                    let q: Vec<[f64; 2]> = relax.iter().map(|s| [s.t as f64, s.q]).collect();
+                    plot.line(
+                        Line::new("theory q(t)", q)
+                            .color(COLOR_Q)
+                            .style(dash)
+                            .width(lw),
+                    );
+                });
+            if self.start_stats.is_empty() {
+                ui.label("No restart since the last change: press Reset (or a lesson's Set up) to start from all +1.");
+            }
+            return;
+        }
+        let pts = |f: fn(&StepStats) -> f64| -> Vec<[f64; 2]> {
+            self.stats
+                .iter()
+                .filter(|s| f(s).is_finite())
+                .map(|s| [s.t as f64, f(s)])
+                .collect()
+        };
+        let theory = self.theory;
+        let band = self.band();
+        let xs = self.time_span();
+        plot.show(ui, |plot| {
+            if let (Some(b), Some(xs)) = (band, xs) {
+                let (lo, hi) = ScatterBand::range(b.m);
+                let name = "expected |m| at this N (± 2 s.d.)";
+                plot.add(band_area(name, COLOR_M, xs, lo.max(0.0), hi));
+                plot.add(band_area(name, COLOR_M, xs, -hi, -(lo.max(0.0))));
+                let (lo, hi) = ScatterBand::range(b.q);
+                plot.add(band_area(
+                    "expected q at this N (± 2 s.d.)",
+                    COLOR_Q,
+                    xs,
+                    lo,
+                    hi,
+                ));
+            }
+            plot.line(
+                Line::new("m(t)", PlotPoints::from(pts(|s| s.m)))
+                    .color(COLOR_M)
+                    .width(lw),
+            );
+            plot.line(
+                Line::new("q(t)", PlotPoints::from(pts(|s| s.q)))
+                    .color(COLOR_Q)
+                    .width(lw),
+            );
+            if let Some(t) = theory {
+                plot.hline(
+                    HLine::new("theory ±m", t.m)
+                        .color(COLOR_M)
+                        .style(dash)
+                        .width(lw),
+                );
+                plot.hline(
+                    HLine::new("theory ±m", -t.m)
+                        .color(COLOR_M)
+                        .style(dash)
+                        .width(lw),
+                );
+                plot.hline(
+                    HLine::new("theory q", t.q)
+                        .color(COLOR_Q)
+                        .style(dash)
+                        .width(lw),
+                );
+            }
+        });
+    }
+
+    /// First and last step of the history (the bands' extent).
+    fn time_span(&self) -> Option<(f64, f64)> {
+        Some((self.stats.front()?.t as f64, self.stats.back()?.t as f64))
+    }
+
+    fn sigma_plot(&self, ui: &mut egui::Ui, size: egui::Vec2) {
+        let lw = line_width(ui.ctx());
+        let pts: Vec<[f64; 2]> = self
+            .stats
+            .iter()
+            .filter(|s| s.sigma_per_n.is_finite())
+            .map(|s| [s.t as f64, s.sigma_per_n])
+            .collect();
+        let theory = self.theory;
+        let band = self.band();
+        let xs = self.time_span();
+        Plot::new("lab_sigma")
+            .width(size.x)
+            .height(size.y)
+            .include_y(0.0)
+            .x_axis_label("step")
+            .y_axis_label("σ/N (nats/step)")
+            .legend(Legend::default().position(Corner::LeftBottom))
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                if let (Some(b), Some(xs)) = (band, xs) {
+                    let (lo, hi) = ScatterBand::range(b.sigma);
+                    let name = "expected σ/N at this N (± 2 s.d.)";
+                    plot.add(band_area(name, COLOR_SIGMA, xs, lo, hi));
+                }
+                plot.line(
+                    Line::new("σ/N(t)", PlotPoints::from(pts))
+                        .color(COLOR_SIGMA)
+                        .width(lw),
+                );
+                if let Some(t) = theory {
+                    plot.hline(
+                        HLine::new("theory σ/N", t.sigma_per_n)
+                            .color(COLOR_SIGMA)
+                            .style(egui_plot::LineStyle::dashed_loose())
+                            .width(lw),
+                    );
+                }
+            });
     }
 
     fn raster_ui(&mut self, ui: &mut egui::Ui, width: f32, height: f32) {
@@ -792,6 +1413,25 @@ impl PhaseLab {
                 }
             }
         });
+        let what = if self.settings.diagram_sigma {
+            "σ/N"
+        } else {
+            "|m|"
+        };
+        let title = format!(
+            "Phase diagram: {what} (colour), order/disorder boundary, current parameters (dot)"
+        );
+        enlargeable(
+            ui,
+            "lab_diagram",
+            &title,
+            egui::vec2(width, 220.0),
+            |ui, size| self.diagram_plot(ui, size),
+        );
+    }
+
+    fn diagram_plot(&mut self, ui: &mut egui::Ui, size: egui::Vec2) {
+        let lw = line_width(ui.ctx());
         let quantity = if self.settings.diagram_sigma {
             SkQuantity::SigmaPerN
         } else {
@@ -835,8 +1475,8 @@ impl PhaseLab {
         let what = if s.diagram_sigma { "σ/N" } else { "|m|" };
         ui.horizontal_top(|ui| {
             Plot::new("lab_diagram")
-                .width(width - 70.0)
-                .height(220.0)
+                .width(size.x - 70.0)
+                .height(size.y)
                 .include_x(x0)
                 .include_x(x1)
                 .include_y(y0)
@@ -858,7 +1498,7 @@ impl PhaseLab {
                         plot.line(
                             Line::new("order/disorder boundary", PlotPoints::from(boundary))
                                 .color(Color32::BLACK)
-                                .width(2.0),
+                                .width(lw + 0.5),
                         );
                     }
                     if let Some(a) = limit {
@@ -871,12 +1511,12 @@ impl PhaseLab {
                     }
                     plot.points(
                         Points::new("current parameters", PlotPoints::from(vec![here]))
-                            .radius(5.0)
+                            .radius(2.0 * marker_radius(plot.ctx()) - 1.0)
                             .color(Color32::YELLOW),
                     );
                 });
             if current.is_some() {
-                super::plots::colorbar_positive_ui(ui, what, max, 220.0);
+                super::plots::colorbar_positive_ui(ui, what, max, size.y);
             }
         });
     }
@@ -888,22 +1528,71 @@ impl PhaseLab {
         [s.value(s.diagram_x), s.value(s.diagram_y)]
     }
 
-    fn sweep_plot_ui(&mut self, ui: &mut egui::Ui, width: f32) {
+    /// Whether the sweep on screen was run at other parameters than the
+    /// sliders' (the held ones, N or the scanned parameter changed).
+    pub fn sweep_stale(&self) -> bool {
+        let Some((base, j0, _)) = self.sweep_meta else {
+            return false;
+        };
+        let now = self.settings.sk();
+        let held_same = base.n == now.n
+            && base.dj == now.dj
+            && base.h0 == now.h0
+            && if j0 {
+                base.beta == now.beta
+            } else {
+                base.j0 == now.j0
+            };
+        !held_same || j0 != self.settings.sweep_j0
+    }
+
+    fn sweep_plot_ui(&self, ui: &mut egui::Ui, size: egui::Vec2) {
         let x_label = if self.settings.sweep_j0 { "J0" } else { "β" };
-        ui.label(format!(
-            "Sweep: simulated |m|, q, σ/N (± 1 s.e. over networks) vs theory, N = {}",
-            self.settings.n
-        ));
+        if self.sweep_stale() {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "These sweep results are from other parameters than the sliders'; run the sweep again.",
+            );
+        }
+        let lw = line_width(ui.ctx());
+        let radius = marker_radius(ui.ctx());
         let theory = &self.sweep_theory;
         let sweep = &self.sweep;
+        let reps = self.sweep_meta.map_or(1, |m| m.2) as f64;
         Plot::new("lab_sweep")
-            .width(width)
-            .height(220.0)
+            .width(size.x)
+            .height(size.y)
             .x_axis_label(x_label)
             .y_axis_label("|m|, q, σ/N")
             .legend(Legend::default().position(Corner::RightTop))
             .allow_scroll(false)
             .show(ui, |plot| {
+                type PickP = fn(&SweepPoint) -> (f64, f64);
+                let sims: [(&str, Color32, PickP); 3] = [
+                    ("|m|", COLOR_M, |p| p.m),
+                    ("q", COLOR_Q, |p| p.q),
+                    ("σ/N", COLOR_SIGMA, |p| p.sigma_per_n),
+                ];
+                // One network's expected range: mean ± 2 s.d., s.d. = s.e. √reps.
+                if sweep.len() >= 2 {
+                    for (name, color, f) in sims {
+                        let xs: Vec<f64> = sweep.iter().map(|p| p.x).collect();
+                        let sd = |p: &SweepPoint| f(p).1 * reps.sqrt();
+                        let lo: Vec<f64> = sweep.iter().map(|p| f(p).0 - 2.0 * sd(p)).collect();
+                        let hi: Vec<f64> = sweep.iter().map(|p| f(p).0 + 2.0 * sd(p)).collect();
+                        if lo.iter().chain(&hi).all(|v| v.is_finite()) {
+                            plot.add(
+                                FilledArea::new(
+                                    format!("one network's {name} (± 2 s.d.)"),
+                                    &xs,
+                                    &lo,
+                                    &hi,
+                                )
+                                .fill_color(color.gamma_multiply(0.2)),
+                            );
+                        }
+                    }
+                }
                 type Pick = fn(&SkStationary) -> f64;
                 let curves: [(&str, Color32, Pick); 3] = [
                     ("|m|", COLOR_M, |t| t.m.abs()),
@@ -913,21 +1602,17 @@ impl PhaseLab {
                 for (name, color, f) in curves {
                     let pts: Vec<[f64; 2]> = theory.iter().map(|(x, t)| [*x, f(t)]).collect();
                     plot.line(
-                        Line::new(format!("theory {name}"), PlotPoints::from(pts)).color(color),
+                        Line::new(format!("theory {name}"), PlotPoints::from(pts))
+                            .color(color)
+                            .width(lw),
                     );
                 }
-                type PickP = fn(&SweepPoint) -> (f64, f64);
-                let sims: [(&str, Color32, PickP); 3] = [
-                    ("|m|", COLOR_M, |p| p.m),
-                    ("q", COLOR_Q, |p| p.q),
-                    ("σ/N", COLOR_SIGMA, |p| p.sigma_per_n),
-                ];
                 for (name, color, f) in sims {
                     let label = format!("simulated {name} ± 1 s.e.");
                     let pts: Vec<[f64; 2]> = sweep.iter().map(|p| [p.x, f(p).0]).collect();
                     plot.points(
                         Points::new(label.clone(), PlotPoints::from(pts))
-                            .radius(3.0)
+                            .radius(radius)
                             .color(color),
                     );
                     for p in sweep {
@@ -938,13 +1623,20 @@ impl PhaseLab {
                                     label.clone(),
                                     PlotPoints::from(vec![[p.x, m - se], [p.x, m + se]]),
                                 )
-                                .color(color),
+                                .color(color)
+                                .width(lw),
                             );
                         }
                     }
                 }
             });
     }
+}
+
+/// A band from `lo` to `hi` over the steps `xs`, tinted like its quantity.
+fn band_area(name: &str, color: Color32, xs: (f64, f64), lo: f64, hi: f64) -> FilledArea {
+    FilledArea::new(name, &[xs.0, xs.1], &[lo, lo], &[hi, hi])
+        .fill_color(color.gamma_multiply(0.25))
 }
 
 /// The order/disorder boundary in the (x, y) plane with the other two

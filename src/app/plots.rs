@@ -285,6 +285,115 @@ pub fn save_color_image(path: &std::path::Path, img: &ColorImage) -> Result<(), 
     write_png(path, img.size[0] as u32, img.size[1] as u32, &rgb)
 }
 
+/// Where presentation mode is kept: app-wide UI state in egui's memory, so
+/// every tab's plots can read it without plumbing (set from the View menu).
+fn presentation_id() -> egui::Id {
+    egui::Id::unique("isingscope_presentation_mode")
+}
+
+/// Whether presentation mode is on (large fonts, thick lines).
+pub fn presentation(ctx: &egui::Context) -> bool {
+    ctx.data(|d| d.get_temp::<bool>(presentation_id()))
+        .unwrap_or(false)
+}
+
+/// Zoom applied to the whole UI in presentation mode: text and widgets
+/// readable from the back of a lecture hall on a 1080p projector.
+pub const PRESENTATION_ZOOM: f32 = 1.6;
+
+/// Turn presentation mode on or off (zooms the whole UI).
+pub fn set_presentation(ctx: &egui::Context, on: bool) {
+    ctx.data_mut(|d| d.insert_temp(presentation_id(), on));
+    ctx.set_zoom_factor(if on { PRESENTATION_ZOOM } else { 1.0 });
+}
+
+/// Width of plot lines (points): thick in presentation mode.
+pub fn line_width(ctx: &egui::Context) -> f32 {
+    if presentation(ctx) { 4.0 } else { 1.5 }
+}
+
+/// Radius of plot markers (points): large in presentation mode.
+pub fn marker_radius(ctx: &egui::Context) -> f32 {
+    if presentation(ctx) { 6.0 } else { 3.0 }
+}
+
+fn enlarged_id() -> egui::Id {
+    egui::Id::unique("isingscope_enlarged_plot")
+}
+
+/// The plot shown over the whole window, if any (its `id` as given to
+/// [`enlargeable`]).
+pub fn enlarged(ctx: &egui::Context) -> Option<String> {
+    ctx.data(|d| d.get_temp::<Option<String>>(enlarged_id()))
+        .flatten()
+}
+
+/// Show `id`'s plot over the whole window (None: back to the tab).
+pub fn set_enlarged(ctx: &egui::Context, id: Option<&str>) {
+    ctx.data_mut(|d| d.insert_temp(enlarged_id(), id.map(str::to_owned)));
+}
+
+/// A plot with a title line and an "Enlarge" button. `draw` paints the plot
+/// into the size it is given: `size` in the tab, or the whole window when
+/// the plot is enlarged (drawn on a foreground layer over the tab; Esc or
+/// "Close" returns). Any tab can wrap any plot this way.
+pub fn enlargeable(
+    ui: &mut egui::Ui,
+    id: &str,
+    title: &str,
+    size: Vec2,
+    draw: impl FnOnce(&mut egui::Ui, Vec2),
+) {
+    let ctx = ui.ctx().clone();
+    let mine = enlarged(&ctx).as_deref() == Some(id);
+    ui.horizontal(|ui| {
+        ui.label(title);
+        if !mine
+            && ui
+                .small_button("Enlarge")
+                .on_hover_text("enlarge to the whole window")
+                .clicked()
+        {
+            set_enlarged(&ctx, Some(id));
+        }
+    });
+    if !mine {
+        draw(ui, size);
+        return;
+    }
+    // Keep the tab's layout: an empty frame where the plot was.
+    let (rect, _) = ui.allocate_exact_size(size, Sense::hover());
+    ui.painter()
+        .rect_filled(rect, 4.0, ui.visuals().faint_bg_color);
+    let screen = ctx.content_rect();
+    let close = ctx.input(|i| i.key_pressed(egui::Key::Escape));
+    egui::Area::new(egui::Id::unique(("enlarged_plot", id)))
+        .order(egui::Order::Foreground)
+        .fixed_pos(screen.min)
+        .show(&ctx, |ui| {
+            ui.painter()
+                .rect_filled(screen, 0.0, ui.visuals().window_fill);
+            ui.set_min_size(screen.size());
+            ui.set_max_size(screen.size());
+            let mut closed = close;
+            ui.horizontal(|ui| {
+                ui.add_space(8.0);
+                ui.heading(title);
+                if ui.button("Close (Esc)").clicked() {
+                    closed = true;
+                }
+            });
+            let avail = ui.available_size() - Vec2::new(16.0, 16.0);
+            ui.horizontal(|ui| {
+                ui.add_space(8.0);
+                draw(ui, avail.max(Vec2::new(100.0, 100.0)));
+            });
+            if closed {
+                set_enlarged(&ctx, None);
+            }
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
