@@ -50,6 +50,20 @@ RON
 SHOT_DELAY=${LAB_DELAY:-15} shoot phase-lab phase-lab-axes.png "$tmp/axes.ron"
 # The Mean-field lab's β sweep across β_c (the Plefka paper's comparison;
 # N = 256 so that the debug build finishes within the delay).
+# Teaching: the lessons panel with the expected-scatter bands, the
+# relaxation view, and presentation mode.
+cat > "$tmp/lessons.ron" <<RON
+(tab: PhaseLab, phase_lab: (n: 512, j0: 1.0, dj: 0.5, h0: 0.0, beta: 2.0, seed: 1, playing: true, show_lessons: true))
+RON
+SHOT_DELAY=${LAB_DELAY:-15} shoot phase-lab phase-lab-lessons.png "$tmp/lessons.ron"
+cat > "$tmp/relax.ron" <<RON
+(tab: PhaseLab, phase_lab: (n: 2048, j0: 1.0, dj: 0.5, h0: 0.0, beta: 2.0, seed: 1, playing: true, time_view: Start))
+RON
+SHOT_DELAY=${LAB_DELAY:-15} shoot phase-lab phase-lab-relaxation.png "$tmp/relax.ron"
+cat > "$tmp/present.ron" <<RON
+(tab: PhaseLab, presentation: true, enlarged_plot: Some("lab_mq"), phase_lab: (n: 512, j0: 1.0, dj: 0.5, h0: 0.0, beta: 2.0, seed: 1, playing: true))
+RON
+SHOT_DELAY=${LAB_DELAY:-15} shoot phase-lab phase-lab-presentation.png "$tmp/present.ron"
 cat > "$tmp/mflab.ron" <<RON
 (tab: MeanFieldLab, meanfield_lab: (n: 256, j0: 1.0, dj: 0.1, h0: 0.5, seed: 1, beta_from: 0.7, beta_to: 1.5, points: 9, steps: 128, trials: 1000))
 RON

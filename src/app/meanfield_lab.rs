@@ -7,11 +7,11 @@
 //! `isingscope forward-compare`.
 
 use egui::Color32;
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points, VLine};
+use egui_plot::{Line, Plot, PlotPoints, Points, VLine};
 use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 
-use super::plots::{enlargeable, line_width, marker_radius};
+use super::plots::{enlargeable, legend, line_width, marker_radius};
 use super::worker::{Job, JobContext, Wake};
 use crate::meanfield::compare::{
     BetaComparison, CompareInit, CompareOptions, MAX_EXACT_N, MethodStatus, Reference,
@@ -496,7 +496,7 @@ impl MeanFieldLab {
                         if q == 0 {
                             // One legend for the three plots (same colours), in
                             // the corner where errors are small.
-                            p = p.legend(Legend::default().position(egui_plot::Corner::LeftTop));
+                            p = p.legend(legend(ui.ctx(), egui_plot::Corner::LeftTop));
                         }
                         p.x_axis_label("β")
                             .y_axis_label("log10 squared error")
@@ -582,7 +582,7 @@ impl MeanFieldLab {
                 Plot::new("mf_mean_m")
                     .width(size.x)
                     .height(size.y)
-                    .legend(Legend::default())
+                    .legend(legend(ui.ctx(), egui_plot::Corner::RightTop))
                     .x_axis_label("step t")
                     .y_axis_label("mean m(t)")
                     .allow_scroll(false)

@@ -158,6 +158,11 @@ pub struct IsingScopeApp {
     pending_fit: Option<session::SavedFit>,
     /// A unit order from a session, applied with its dataset.
     pending_order: Option<Vec<usize>>,
+    /// Presentation mode as last seen (sessions save it) and a session's
+    /// request to change it (applied where the egui context is at hand).
+    presentation: (bool, Option<bool>),
+    /// The enlarged plot as last seen, and a session's request.
+    enlarged: (Option<String>, Option<Option<String>>),
     /// Start a fit (default settings) once the next dataset has loaded.
     pub fit_after_load: bool,
     /// Result messages of window captures (written off the UI thread).
@@ -204,6 +209,8 @@ impl IsingScopeApp {
             session_path: "session.ron".into(),
             pending_fit: None,
             pending_order: None,
+            presentation: (false, None),
+            enlarged: (None, None),
             fit_after_load: false,
             capture_rx: None,
             wake,
@@ -463,6 +470,8 @@ impl IsingScopeApp {
             phase_lab: self.phase_lab.settings.clone(),
             fitted: self.model.fit.as_ref().map(session::SavedFit::from_fit),
             meanfield_lab: self.meanfield_lab.settings.clone(),
+            presentation: self.presentation.0,
+            enlarged_plot: self.enlarged.0.clone(),
         }
     }
 
@@ -471,6 +480,8 @@ impl IsingScopeApp {
         self.fit.apply_settings(&s.fit);
         self.raster.apply_view_state(&s.raster);
         self.couplings.threshold = s.couplings_threshold;
+        self.presentation.1 = Some(s.presentation);
+        self.enlarged.1 = Some(s.enlarged_plot.clone());
         self.phase_lab.apply_settings(s.phase_lab.clone());
         let (lab, dropped) = s.meanfield_lab.clone().validated();
         self.meanfield_lab.settings = lab;
@@ -729,6 +740,14 @@ impl IsingScopeApp {
 impl eframe::App for IsingScopeApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.poll_job();
+        if let Some(on) = self.presentation.1.take() {
+            plots::set_presentation(ctx, on);
+        }
+        self.presentation.0 = plots::presentation(ctx);
+        if let Some(id) = self.enlarged.1.take() {
+            plots::set_enlarged(ctx, id.as_deref());
+        }
+        self.enlarged.0 = plots::enlarged(ctx);
         self.phase_lab.logic(&self.wake);
         self.meanfield_lab.logic();
         self.state_space.logic(ctx);

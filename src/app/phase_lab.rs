@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
 use egui_plot::{
-    Corner, FilledArea, HLine, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine,
+    Corner, FilledArea, HLine, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine,
 };
 use nalgebra::DMatrix;
 
 use super::lessons::{Lesson, Setup};
 use super::plots::{
-    HeatmapData, HeatmapView, diverging, enlargeable, line_width, marker_radius, symmetric_limit,
+    HeatmapData, HeatmapView, diverging, enlargeable, legend, line_width, marker_radius,
+    symmetric_limit,
 };
 use super::worker::{Job, Wake};
 use crate::model::SkParams;
@@ -187,6 +188,17 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     let mean = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     (mean, var.sqrt())
+}
+
+/// The tab's plots (for the layout).
+#[derive(Clone, Copy)]
+enum View {
+    Raster,
+    Network,
+    MQ,
+    Sigma,
+    Diagram,
+    Sweep,
 }
 
 /// Quantities of the sweep and the time plots, each with one colour for its
@@ -551,12 +563,17 @@ impl PhaseLab {
         // Replacing a running job stops it (its loop polls the flag).
         self.band_job = Some((
             Job::spawn("network scatter", wake.clone(), move |ctx| {
+                // At low priority on its own thread, so the live simulation
+                // and the UI keep their pace while it runs.
+                let pool = super::worker::background_pool("scatter band")?;
                 let mut v = Vec::with_capacity(BAND_NETWORKS);
                 for k in 0..BAND_NETWORKS {
                     // Seeds apart from the live network's.
                     let s =
                         seed ^ (0xBA5D_0000_0000 + k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                    v.push(measure(&p, s, BAND_BURN_IN, AVERAGE_OVER, ctx.stop.flag())?);
+                    let r = pool
+                        .install(|| measure(&p, s, BAND_BURN_IN, AVERAGE_OVER, ctx.stop.flag()));
+                    v.push(r?);
                 }
                 let col = |i: usize| mean_sd(&v.iter().map(|x| x[i]).collect::<Vec<_>>());
                 Ok(ScatterBand {
@@ -1064,26 +1081,46 @@ impl PhaseLab {
     }
 
     fn views_ui(&mut self, ui: &mut egui::Ui) {
-        let width = ui.available_width();
-        let half = (width / 2.0 - 10.0).max(200.0);
-        ui.horizontal_top(|ui| {
-            ui.vertical(|ui| {
-                enlargeable(
-                    ui,
-                    "lab_raster",
-                    "Live raster (newest at the right)",
-                    egui::vec2(half, 180.0),
-                    |ui, size| self.raster_ui(ui, size.x, size.y),
-                );
-            });
-            ui.vertical(|ui| {
+        // Two columns where there is room, else one below the other (the
+        // lessons panel or a small window leave less).
+        let wide = ui.available_width() >= 880.0;
+        let rows = [
+            (View::Raster, View::Network),
+            (View::MQ, View::Sigma),
+            (View::Diagram, View::Sweep),
+        ];
+        for (a, b) in rows {
+            if wide {
+                ui.columns(2, |c| {
+                    self.view_ui(&mut c[0], a);
+                    self.view_ui(&mut c[1], b);
+                });
+            } else {
+                self.view_ui(ui, a);
+                self.view_ui(ui, b);
+            }
+            ui.add_space(6.0);
+        }
+    }
+
+    fn view_ui(&mut self, ui: &mut egui::Ui, which: View) {
+        let width = ui.available_width().max(200.0);
+        match which {
+            View::Raster => enlargeable(
+                ui,
+                "lab_raster",
+                "Live raster (newest at the right)",
+                egui::vec2(width, 180.0),
+                |ui, size| self.raster_ui(ui, size.x, size.y),
+            ),
+            View::Network => {
                 let (network, shown, view) =
                     (&self.network, &self.network_shown, &mut self.network_view);
                 enlargeable(
                     ui,
                     "lab_network",
                     "Couplings of the current network (βJ)",
-                    egui::vec2(half, 170.0),
+                    egui::vec2(width, 170.0),
                     |ui, size| {
                         if let (Some((_, generation)), Some(shown)) = (network, shown) {
                             let n = shown.nrows();
@@ -1105,48 +1142,56 @@ impl PhaseLab {
                         }
                     },
                 );
-            });
-        });
-        ui.horizontal_top(|ui| {
-            ui.vertical(|ui| {
-                ui.horizontal(|ui| {
+            }
+            View::MQ => {
+                ui.horizontal_wrapped(|ui| {
                     let l = ui.label("time axis:");
                     let tv = &mut self.settings.time_view;
                     ui.radio_value(tv, TimeView::Live, "latest steps")
                         .labelled_by(l.id);
-                    ui.radio_value(tv, TimeView::Start, format!("first {START_STEPS} after a restart"))
-                        .on_hover_text("m(t), q(t) from all +1 against the time-dependent theory; Reset restarts");
+                    ui.radio_value(
+                        tv,
+                        TimeView::Start,
+                        format!("first {START_STEPS} after a restart"),
+                    )
+                    .on_hover_text(
+                        "m(t), q(t) from all +1 against the time-dependent theory; Reset restarts",
+                    );
                 });
                 let title = match self.settings.time_view {
-                    TimeView::Live => "m(t) and q(t); dashed: stationary theory; grey: expected scatter at this N",
-                    TimeView::Start => "Relaxation from all +1: points simulated, dashed: large-N theory m(t), q(t)",
+                    TimeView::Live => {
+                        "m(t) and q(t); dashed: stationary theory; shaded: expected scatter at this N"
+                    }
+                    TimeView::Start => {
+                        "Relaxation from all +1: points simulated; lines: large-N theory, m(t) solid, q(t) dashed"
+                    }
                 };
-                enlargeable(ui, "lab_mq", title, egui::vec2(half, 180.0), |ui, size| {
+                enlargeable(ui, "lab_mq", title, egui::vec2(width, 180.0), |ui, size| {
                     self.mq_plot(ui, size)
                 });
-            });
-            ui.vertical(|ui| {
-                enlargeable(
-                    ui,
-                    "lab_sigma",
-                    "Entropy production σ/N per step; dashed: theory; grey: expected scatter",
-                    egui::vec2(half, 180.0),
-                    |ui, size| self.sigma_plot(ui, size),
-                );
-            });
-        });
-        ui.horizontal_top(|ui| {
-            ui.vertical(|ui| self.diagram_ui(ui, half));
-            ui.vertical(|ui| {
+            }
+            View::Sigma => enlargeable(
+                ui,
+                "lab_sigma",
+                "Entropy production σ/N per step; dashed: theory; shaded: expected scatter",
+                egui::vec2(width, 180.0),
+                |ui, size| self.sigma_plot(ui, size),
+            ),
+            View::Diagram => self.diagram_ui(ui, width),
+            View::Sweep => {
                 let title = format!(
                     "Sweep: simulated |m|, q, σ/N (± 1 s.e. over networks; shaded: ± 2 s.d., one network's range) vs theory, N = {}",
                     self.settings.n
                 );
-                enlargeable(ui, "lab_sweep", &title, egui::vec2(half, 220.0), |ui, size| {
-                    self.sweep_plot_ui(ui, size)
-                });
-            });
-        });
+                enlargeable(
+                    ui,
+                    "lab_sweep",
+                    &title,
+                    egui::vec2(width, 220.0),
+                    |ui, size| self.sweep_plot_ui(ui, size),
+                );
+            }
+        }
     }
 
     /// m(t) and q(t): the latest steps against the stationary theory with
@@ -1162,9 +1207,10 @@ impl PhaseLab {
             .include_y(1.0)
             .x_axis_label("step")
             .y_axis_label("m, q")
-            .legend(Legend::default().position(Corner::LeftBottom))
+            .legend(legend(ui.ctx(), Corner::LeftBottom))
             .allow_scroll(false);
         if self.settings.time_view == TimeView::Start {
+            let ink = ui.visuals().strong_text_color();
             let relax = &self.relax_theory;
             let start = &self.start_stats;
             plot.include_x(0.0)
@@ -1173,7 +1219,8 @@ impl PhaseLab {
                     let sim = |f: fn(&StepStats) -> f64| -> Vec<[f64; 2]> {
                         start.iter().map(|s| [s.t as f64, f(s)]).collect()
                     };
-                    let r = marker_radius(plot.ctx());
+                    // Small points, so the dashed theory on top stays visible.
+                    let r = marker_radius(plot.ctx()) / 2.0;
                     plot.points(
                         Points::new("m(t) simulated", sim(|s| s.m))
                             .color(COLOR_M)
@@ -1190,18 +1237,19 @@ impl PhaseLab {
                             .chain(relax.iter().map(|s| [s.t as f64, f(s)]))
                             .collect()
                     };
+                    // The theory in the text colour over the coloured
+                    // points: m solid, q dashed.
                     plot.line(
                         Line::new("theory m(t)", th(|s| s.m, 1.0))
-                            .color(COLOR_M)
-                            .style(dash)
-                            .width(lw),
+                            .color(ink)
+                            .width(lw + 0.5),
                     );
                     let q: Vec<[f64; 2]> = relax.iter().map(|s| [s.t as f64, s.q]).collect();
                     plot.line(
                         Line::new("theory q(t)", q)
-                            .color(COLOR_Q)
+                            .color(ink)
                             .style(dash)
-                            .width(lw),
+                            .width(lw + 0.5),
                     );
                 });
             if self.start_stats.is_empty() {
@@ -1222,12 +1270,12 @@ impl PhaseLab {
         plot.show(ui, |plot| {
             if let (Some(b), Some(xs)) = (band, xs) {
                 let (lo, hi) = ScatterBand::range(b.m);
-                let name = "expected |m| at this N (± 2 s.d.)";
+                let name = "expected 200-step mean |m| at this N (± 2 s.d.)";
                 plot.add(band_area(name, COLOR_M, xs, lo.max(0.0), hi));
                 plot.add(band_area(name, COLOR_M, xs, -hi, -(lo.max(0.0))));
                 let (lo, hi) = ScatterBand::range(b.q);
                 plot.add(band_area(
-                    "expected q at this N (± 2 s.d.)",
+                    "expected 200-step mean q at this N (± 2 s.d.)",
                     COLOR_Q,
                     xs,
                     lo,
@@ -1289,12 +1337,12 @@ impl PhaseLab {
             .include_y(0.0)
             .x_axis_label("step")
             .y_axis_label("σ/N (nats/step)")
-            .legend(Legend::default().position(Corner::LeftBottom))
+            .legend(legend(ui.ctx(), Corner::LeftBottom))
             .allow_scroll(false)
             .show(ui, |plot| {
                 if let (Some(b), Some(xs)) = (band, xs) {
                     let (lo, hi) = ScatterBand::range(b.sigma);
-                    let name = "expected σ/N at this N (± 2 s.d.)";
+                    let name = "expected 200-step mean σ/N at this N (± 2 s.d.)";
                     plot.add(band_area(name, COLOR_SIGMA, xs, lo, hi));
                 }
                 plot.line(
@@ -1378,7 +1426,7 @@ impl PhaseLab {
             SkParameter::Dj,
             SkParameter::H0,
         ];
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("Phase diagram of");
             ui.radio_value(&mut self.settings.diagram_sigma, false, "m");
             ui.radio_value(&mut self.settings.diagram_sigma, true, "σ/N");
@@ -1483,7 +1531,7 @@ impl PhaseLab {
                 .include_y(y1)
                 .x_axis_label(x.label())
                 .y_axis_label(y.label())
-                .legend(Legend::default().position(Corner::RightTop))
+                .legend(legend(ui.ctx(), Corner::RightTop))
                 .allow_scroll(false)
                 .show(ui, |plot| {
                     if let Some(id) = tex {
@@ -1564,7 +1612,7 @@ impl PhaseLab {
             .height(size.y)
             .x_axis_label(x_label)
             .y_axis_label("|m|, q, σ/N")
-            .legend(Legend::default().position(Corner::RightTop))
+            .legend(legend(ui.ctx(), Corner::RightTop))
             .allow_scroll(false)
             .show(ui, |plot| {
                 type PickP = fn(&SweepPoint) -> (f64, f64);

@@ -317,6 +317,20 @@ pub fn marker_radius(ctx: &egui::Context) -> f32 {
     if presentation(ctx) { 6.0 } else { 3.0 }
 }
 
+/// A plot legend that leaves the data visible: small text (body text in
+/// presentation mode) on a translucent background.
+pub fn legend(ctx: &egui::Context, corner: egui_plot::Corner) -> egui_plot::Legend {
+    let style = if presentation(ctx) {
+        egui::TextStyle::Body
+    } else {
+        egui::TextStyle::Small
+    };
+    egui_plot::Legend::default()
+        .position(corner)
+        .text_style(style)
+        .background_alpha(0.55)
+}
+
 fn enlarged_id() -> egui::Id {
     egui::Id::unique("isingscope_enlarged_plot")
 }
@@ -346,7 +360,7 @@ pub fn enlargeable(
 ) {
     let ctx = ui.ctx().clone();
     let mine = enlarged(&ctx).as_deref() == Some(id);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.label(title);
         if !mine
             && ui

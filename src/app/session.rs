@@ -35,6 +35,11 @@ pub struct Session {
     pub fitted: Option<SavedFit>,
     /// Mean-field lab network and sweep settings.
     pub meanfield_lab: super::meanfield_lab::LabSettings,
+    /// Presentation mode (large fonts, thick lines) was on.
+    pub presentation: bool,
+    /// The plot shown over the whole window, if any (its id, e.g.
+    /// `lab_mq`; an unknown id shows nothing enlarged).
+    pub enlarged_plot: Option<String>,
 }
 
 /// A fitted model as a session stores it (effective parameters).
@@ -94,6 +99,8 @@ impl Default for Session {
             phase_lab: Default::default(),
             fitted: None,
             meanfield_lab: Default::default(),
+            presentation: false,
+            enlarged_plot: None,
         }
     }
 }

@@ -175,6 +175,32 @@ impl<T> Drop for Job<T> {
     }
 }
 
+/// Lower the calling thread's scheduling priority (nice 10 on Unix; a no-op
+/// elsewhere), for background estimates that must not take CPU from the
+/// live simulation and the UI on a 2-core machine.
+pub fn lower_thread_priority() {
+    #[cfg(unix)]
+    // SAFETY: setpriority has no memory effects; on Linux `who = 0` with
+    // PRIO_PROCESS names the calling thread. Failure leaves the priority
+    // as it was, which is harmless.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS as _, 0, 10);
+    }
+}
+
+/// A one-thread rayon pool whose thread runs at lowered priority: library
+/// code that parallelises with rayon runs there instead of in the global
+/// pool the live simulation uses.
+pub fn background_pool(name: &str) -> Result<rayon::ThreadPool, String> {
+    let name = name.to_string();
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(move |_| format!("isingscope: {name}"))
+        .start_handler(|_| lower_thread_priority())
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Turn a library error into the one-line message the UI shows.
 pub fn message(e: impl std::fmt::Display) -> String {
     let s = e.to_string();
