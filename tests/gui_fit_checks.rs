@@ -1,6 +1,7 @@
 //! GUI tests of issue 13: a failed moment-matching fit is flagged on the
 //! Fit and Couplings tabs (never just "Fit finished."), and an ML fit
-//! offers the z and significant-only views of its couplings.
+//! offers the z and significant-only views of its couplings, and the
+//! surrogate and split-half checks from a button.
 #![cfg(feature = "gui")]
 
 use std::time::Duration;
@@ -87,4 +88,30 @@ fn tap_failure_is_flagged_and_ml_offers_significance_views() {
     h.get_by_label("z = J/se").click();
     h.run_steps(3);
     assert!(h.query_all_by_label("threshold |z|").count() >= 1);
+
+    // Reliability: the surrogate and split-half fits run in the background
+    // from a button of the Fit tab and their counts and correlation appear.
+    h.get_by_label("Fit").click();
+    h.run_steps(3);
+    // The section is below the model check: scroll it into view first
+    // (egui does not click clipped widgets).
+    h.get_by_label("Run surrogate and split-half checks")
+        .scroll_to_me();
+    h.run_steps(3);
+    h.get_by_label("Run surrogate and split-half checks")
+        .click();
+    let start = std::time::Instant::now();
+    while h
+        .query_by_label_contains("Significant couplings at FDR")
+        .is_none()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "the reliability checks did not finish"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.get_by_label_contains("Surrogate: each unit's 40 trials permuted");
+    h.get_by_label_contains("Split-half reliability (even vs odd trials");
 }

@@ -283,6 +283,13 @@ pub struct FitTab {
     export_message: Option<String>,
     /// Sort the gain table by gain (largest first) instead of by unit.
     sort_by_gain: bool,
+    // --- issue 13: reliability checks (surrogate, split half) ---
+    /// The surrogate and split-half fits running in the background.
+    reliability_job: Option<super::worker::Job<Reliability>>,
+    /// Their result, with the generation of the fit it belongs to.
+    reliability: Option<(u64, Result<Reliability, String>)>,
+    /// Seed of the surrogate's shuffle.
+    surrogate_seed: u64,
 }
 
 impl Default for FitTab {
@@ -292,6 +299,9 @@ impl Default for FitTab {
             export_dir: "fit-export".into(),
             export_message: None,
             sort_by_gain: true,
+            reliability_job: None,
+            reliability: None,
+            surrogate_seed: 1,
         }
     }
 }
@@ -335,8 +345,25 @@ impl FitTab {
         self.settings = s.clone();
     }
 
-    /// Draw the tab. `trace` is the running fit's objective so far.
+    /// Draw the tab. `trace` is the running fit's objective so far. The
+    /// tab scrolls vertically: the model check and the reliability section
+    /// run below a laptop screen's height.
     pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        model: &AppModel,
+        busy: bool,
+        trace: Option<&[f64]>,
+        commands: &mut Vec<Command>,
+    ) {
+        egui::ScrollArea::vertical()
+            .id_salt("fit_tab_scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| self.body_ui(ui, model, busy, trace, commands));
+    }
+
+    /// The tab's content (inside [`FitTab::ui`]'s scroll area).
+    fn body_ui(
         &mut self,
         ui: &mut egui::Ui,
         model: &AppModel,
@@ -556,6 +583,7 @@ impl FitTab {
                 scatter_ui(&mut cols[3], "J: fitted vs true", &tj, &fj);
             }
         });
+        self.reliability_ui(ui, model, fit);
     }
 
     /// Per-unit log-likelihood gain over the independent model, sortable,
@@ -686,5 +714,171 @@ fn scatter_ui(ui: &mut egui::Ui, name: &str, x: &[f64], y: &[f64]) {
                 ));
             }
             plot.points(Points::new(name.to_string(), PlotPoints::from(pts)).radius(1.5));
+        });
+}
+
+// --- issue 13: reliability of the couplings (surrogate, split half) ---
+
+/// The surrogate check and split-half reliability of one fit.
+#[derive(Clone, Debug)]
+pub struct Reliability {
+    /// Significant couplings in the data and in the trial-shuffled
+    /// surrogate.
+    pub surrogate: crate::fit::surrogate::SurrogateCheck,
+    /// Couplings of the two halves and their correlation.
+    pub split: crate::fit::surrogate::SplitHalf,
+    /// The L2 penalty of every fit.
+    pub l2: f64,
+}
+
+/// On a worker thread: ML (with `l2`) on every bin of `raster`, its
+/// standard errors, the surrogate refit at FDR `q`, and the two halves.
+/// Progress: the data passes of the four fits.
+pub fn run_reliability(
+    raster: &crate::spikes::SpikeRaster,
+    l2: f64,
+    q: f64,
+    seed: u64,
+    ctx: &JobContext<Reliability>,
+) -> Result<Reliability, String> {
+    use crate::fit::surrogate::{SurrogateOptions, split_half, surrogate_check};
+    let fit = MlFit {
+        l2,
+        ..Default::default()
+    };
+    let valid = fit.clone().validate().map_err(message)?;
+    let est = valid.fit(raster, ctx, &ctx.stop).map_err(message)?;
+    ctx.stop.check().map_err(message)?;
+    let se = crate::fit::standard_errors(raster, &est.h, &est.j, l2).map_err(message)?;
+    let opts = SurrogateOptions { q, seed, fit };
+    let surrogate =
+        surrogate_check(raster, &est.j, &se.j, &opts, ctx, &ctx.stop).map_err(message)?;
+    let split = split_half(raster, &valid, ctx, &ctx.stop).map_err(message)?;
+    Ok(Reliability {
+        surrogate,
+        split,
+        l2,
+    })
+}
+
+impl FitTab {
+    /// The reliability section: a button that refits on a surrogate and on
+    /// two halves in the background, then the counts and the split-half
+    /// scatter. Only for maximum-likelihood fits.
+    fn reliability_ui(&mut self, ui: &mut egui::Ui, model: &AppModel, fit: &FittedModel) {
+        if let Some(job) = &mut self.reliability_job
+            && let Some(r) = job.poll()
+        {
+            self.reliability_job = None;
+            self.reliability = Some((fit.generation, r));
+        }
+        ui.separator();
+        ui.strong("Reliability of the couplings");
+        let Some(ds) = &model.dataset else { return };
+        let is_ml = fit.check.as_ref().is_some_and(|c| c.se_j.is_some());
+        ui.label(if ds.raster.n_trials() >= 2 {
+            "Refit on a surrogate with each unit's trials permuted independently (couplings destroyed, every PSTH kept) and count the couplings that pass Benjamini-Hochberg at q = 0.05; fit the even and the odd trials separately and correlate their couplings. Uses every bin and the fit's L2."
+        } else {
+            "Refit on a surrogate with each unit's train shifted circularly by its own random offset (no trials: couplings destroyed, rates kept) and count the couplings that pass Benjamini-Hochberg at q = 0.05; fit the first and the second half of the bins separately and correlate their couplings. Uses every bin and the fit's L2."
+        });
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::DragValue::new(&mut self.surrogate_seed)
+                    .range(0..=u64::MAX)
+                    .prefix("surrogate seed "),
+            );
+            let running = self.reliability_job.is_some();
+            if ui
+                .add_enabled(
+                    is_ml && !running,
+                    egui::Button::new("Run surrogate and split-half checks"),
+                )
+                .clicked()
+            {
+                let l2 = fit
+                    .check
+                    .as_ref()
+                    .and_then(|c| c.cv.as_ref().map(|cv| cv.chosen_l2()))
+                    .unwrap_or(self.settings.l2);
+                let raster = std::sync::Arc::clone(&ds.raster);
+                let seed = self.surrogate_seed;
+                let c = ui.ctx().clone();
+                let wake: super::worker::Wake = std::sync::Arc::new(move || c.request_repaint());
+                self.reliability_job = Some(super::worker::Job::spawn(
+                    "Surrogate and split-half fits",
+                    wake,
+                    move |ctx| run_reliability(&raster, l2, 0.05, seed, ctx),
+                ));
+            }
+            if let Some(job) = &self.reliability_job {
+                ui.add(
+                    egui::ProgressBar::new(job.fraction())
+                        .desired_width(160.0)
+                        .text("fitting surrogate and halves"),
+                );
+                if ui.button("Cancel checks").clicked() {
+                    job.cancel();
+                }
+            }
+            if !is_ml {
+                ui.label("(maximum-likelihood fits only: they need standard errors)");
+            }
+        });
+        let Some((generation, result)) = &self.reliability else {
+            return;
+        };
+        if *generation != fit.generation {
+            ui.label("(the last reliability checks belong to an earlier fit; run them again)");
+            return;
+        }
+        match result {
+            Err(e) => {
+                ui.colored_label(egui::Color32::from_rgb(160, 0, 0), e);
+            }
+            Ok(r) => {
+                let s = &r.surrogate;
+                ui.label(format!(
+                    "Significant couplings at FDR q = {} (off-diagonal, of {}): data {}, surrogate {}. L2 = {}.",
+                    s.q, s.n_tested, s.significant_data, s.significant_surrogate, r.l2
+                ));
+                ui.label(format!("Surrogate: {}.", s.description));
+                ui.label(format!(
+                    "Split-half reliability ({}): correlation of the off-diagonal couplings r = {:.3}",
+                    r.split.description, r.split.correlation
+                ));
+                split_half_plot(ui, &r.split);
+            }
+        }
+    }
+}
+
+/// Off-diagonal couplings of the first half (x) against the second (y),
+/// with the identity line.
+fn split_half_plot(ui: &mut egui::Ui, sh: &crate::fit::surrogate::SplitHalf) {
+    let n = sh.j_a.nrows();
+    let pts: Vec<[f64; 2]> = (0..n)
+        .flat_map(|i| (0..n).filter(move |&k| k != i).map(move |k| (i, k)))
+        .map(|ik| [sh.j_a[ik], sh.j_b[ik]])
+        .collect();
+    let lo = pts.iter().flatten().copied().fold(f64::INFINITY, f64::min);
+    let hi = pts
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    Plot::new("split_half_scatter")
+        .height(220.0)
+        .width(260.0)
+        .data_aspect(1.0)
+        .x_axis_label("J, first half")
+        .y_axis_label("J, second half")
+        .show(ui, |plot| {
+            if lo.is_finite() && hi.is_finite() {
+                plot.line(Line::new(
+                    "identity",
+                    PlotPoints::from(vec![[lo, lo], [hi, hi]]),
+                ));
+            }
+            plot.points(Points::new("couplings", PlotPoints::from(pts)).radius(1.5));
         });
 }

@@ -12,7 +12,7 @@ use super::{ensure_dir, write_text};
 use crate::fit::MlFit;
 use crate::fit::check::{self, CheckOptions, Holdout};
 use crate::fit::cv::{CvOptions, cross_validate_l2};
-use crate::fit::{significance, standard_errors};
+use crate::fit::{significance, standard_errors, surrogate};
 use crate::io::text;
 use crate::meanfield::Method;
 use crate::meanfield::inverse::{MomentMatching, MomentTargets};
@@ -23,7 +23,7 @@ use nalgebra::{DMatrix, DVector};
 /// Arguments of `isingscope fit`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Methods: ml (exact maximum likelihood of every transition, N independent convex problems), or a mean-field method (plefka-t1-t-o1/nmf, plefka-t1-t-o2/tap, plefka-t-o1, plefka-t-o2, plefka-t1-o1, plefka2-t-o1, plefka2-t-o2) fitted by moment matching.\n\nMoment matching treats the raster as stationary: the targets m(t), D(t) are averaged over every transition t-1 -> t with t >= 2 (all trials), the 'previous' m(t-1), C(t-1), D(t-1) over the transitions one bin earlier (spec section 3.1 with time averages). Cut transients off the raster first if it does not start stationary.\n\nOutput: DIR/J.csv (N x N, row i = receiving neuron), DIR/H.csv (N values) -- raw values, i.e. the fitted effective parameters divided by --beta; DIR/fit_info.csv: a '#' line with the method, iterations and why it stopped, a header 'iteration,objective', one row per iteration (ml: penalised log-likelihood per transition; moment matching: max of the mean squared m and D errors).\n\nChecks (every method): DIR/model_check.csv: a first line '# multistable: yes|no; ...', the header 'moment,i,j,observed,predicted,observed_se' and one row per m_i (j empty), C_ij (i < j) and D_ij; 'predicted' comes from simulating the fitted model from the data's own states (one simulated trial per observed trial, started from its first bin; or 64 segments started at evenly spaced bins of a single recording), 'observed_se' from the spread over groups of trials or blocks of bins. Free runs from 8 random states are compared with it; when one differs (some |dm| > 0.1) the model is multistable and a 'warning: model check:' line says so. DIR/ll_gain.csv: per unit, the one-step-ahead log-likelihood of the fit and of the independent (rate-only) model (nats per bin) and the gain (nats per bin, bits per spike), on held-out data with --holdout, else in-sample. A fit that stops at its iteration cap or whose log-likelihood is below the independent model's prints one 'warning:' line naming the method and the reason.\n\nml only: DIR/J_se.csv (N x N) and DIR/H_se.csv: standard errors from the observed Fisher information (each neuron's Hessian at the optimum, inverted; with --l2 > 0 the penalised Hessian), raw units (divided by --beta). --fdr Q: DIR/J_significant.csv (0/1, N x N): Benjamini-Hochberg at false-discovery rate Q over all N x N couplings of z = J/se (two-sided normal p-values). --l2 cv: k-fold cross-validation (--folds, default 5; whole trials, or contiguous blocks of a single recording) over a log grid of 8 values (L2 x transitions from 1 to 10^4), warm-started; DIR/cv.csv (header 'l2,heldout_loglik,se'; log-likelihood per bin per neuron, nats) and the chosen value in fit_info.csv's '#' line.\n\n--holdout trials|block: fit on the rest and check on the held-out part (trials: every 5th whole trial; block: the last --holdout-fraction of the bins). Default none: fit on everything, checks in-sample.\n\nDIR/units.csv (column,unit_id,label) is written when a units.csv (as 'bin' writes it) lies beside the raster."
+    after_help = "Methods: ml (exact maximum likelihood of every transition, N independent convex problems), or a mean-field method (plefka-t1-t-o1/nmf, plefka-t1-t-o2/tap, plefka-t-o1, plefka-t-o2, plefka-t1-o1, plefka2-t-o1, plefka2-t-o2) fitted by moment matching.\n\nMoment matching treats the raster as stationary: the targets m(t), D(t) are averaged over every transition t-1 -> t with t >= 2 (all trials), the 'previous' m(t-1), C(t-1), D(t-1) over the transitions one bin earlier (spec section 3.1 with time averages). Cut transients off the raster first if it does not start stationary.\n\nOutput: DIR/J.csv (N x N, row i = receiving neuron), DIR/H.csv (N values) -- raw values, i.e. the fitted effective parameters divided by --beta; DIR/fit_info.csv: a '#' line with the method, iterations and why it stopped, a header 'iteration,objective', one row per iteration (ml: penalised log-likelihood per transition; moment matching: max of the mean squared m and D errors).\n\nChecks (every method): DIR/model_check.csv: a first line '# multistable: yes|no; ...', the header 'moment,i,j,observed,predicted,observed_se' and one row per m_i (j empty), C_ij (i < j) and D_ij; 'predicted' comes from simulating the fitted model from the data's own states (one simulated trial per observed trial, started from its first bin; or 64 segments started at evenly spaced bins of a single recording), 'observed_se' from the spread over groups of trials or blocks of bins. Free runs from 8 random states are compared with it; when one differs (some |dm| > 0.1) the model is multistable and a 'warning: model check:' line says so. DIR/ll_gain.csv: per unit, the one-step-ahead log-likelihood of the fit and of the independent (rate-only) model (nats per bin) and the gain (nats per bin, bits per spike), on held-out data with --holdout, else in-sample. A fit that stops at its iteration cap or whose log-likelihood is below the independent model's prints one 'warning:' line naming the method and the reason.\n\nml only: DIR/J_se.csv (N x N) and DIR/H_se.csv: standard errors from the observed Fisher information (each neuron's Hessian at the optimum, inverted; with --l2 > 0 the penalised Hessian), raw units (divided by --beta). --fdr Q: DIR/J_significant.csv (0/1, N x N): Benjamini-Hochberg at false-discovery rate Q over all N x N couplings of z = J/se (two-sided normal p-values). --l2 cv: k-fold cross-validation (--folds, default 5; whole trials, or contiguous blocks of a single recording) over a log grid of 8 values (L2 x transitions from 1 to 10^4), warm-started; DIR/cv.csv (header 'l2,heldout_loglik,se'; log-likelihood per bin per neuron, nats) and the chosen value in fit_info.csv's '#' line.\n\n--holdout trials|block: fit on the rest and check on the held-out part (trials: every 5th whole trial; block: the last --holdout-fraction of the bins). Default none: fit on everything, checks in-sample.\n\nReliability (ml only). --surrogate shuffle: refit on a surrogate with the couplings destroyed -- each unit's trials permuted independently (its PSTH is kept exactly), or, for a single recording, each unit's train shifted circularly by its own random offset of T/10..9T/10 bins (rates kept) -- seeded by --seed; DIR/surrogate.csv: a '#' line saying how the surrogate was made, the header 'q,significant_data,significant_surrogate,n_tested' and one row: the off-diagonal couplings passing Benjamini-Hochberg at q (--fdr, default 0.05) in the data fit and in the surrogate fit, of n_tested = N(N-1) (self-couplings describe a unit's own history, which the surrogate keeps); the same line on stderr. --split-half: fit the even and the odd trials (or the first and second half of the bins) separately; DIR/split_half.csv: a '# correlation: r; ...' line, the header 'i,j,J_half1,J_half2' and one row per off-diagonal pair (raw units); r on stderr.\n\nDIR/units.csv (column,unit_id,label) is written when a units.csv (as 'bin' writes it) lies beside the raster."
 )]
 pub struct FitArgs {
     /// Raster (.npy, (T, N) or (R, T, N), 0/1 or -1/+1).
@@ -60,6 +60,15 @@ pub struct FitArgs {
     /// Fraction of bins held out by `--holdout block`.
     #[arg(long, default_value_t = 0.2)]
     pub holdout_fraction: f64,
+    /// `shuffle`: refit on a surrogate with the couplings destroyed (trials permuted per unit, or circular shifts) and write DIR/surrogate.csv (ml only).
+    #[arg(long)]
+    pub surrogate: Option<String>,
+    /// Seed of the --surrogate shuffle.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fit two halves of the data (even/odd trials, or first/second half of the bins) and write DIR/split_half.csv (ml only).
+    #[arg(long)]
+    pub split_half: bool,
 }
 
 /// `isingscope fit`.
@@ -83,6 +92,15 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         && !(q > 0.0 && q < 1.0)
     {
         bail!("--fdr must lie in (0, 1), got {q}");
+    }
+    if let Some(kind) = &a.surrogate {
+        let k = kind.trim().to_ascii_lowercase();
+        if k != "shuffle" && k != "shuffle-trials" {
+            bail!("--surrogate must be 'shuffle', got '{kind}'");
+        }
+    }
+    if (a.surrogate.is_some() || a.split_half) && !is_ml {
+        bail!("--surrogate and --split-half apply to --method ml only");
     }
     let l2 = match a.l2.as_deref().map(str::trim) {
         None => L2Choice::Fixed(0.0),
@@ -110,9 +128,13 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         let L2Choice::Fixed(l2) = l2 else {
             bail!("--l2 cv needs every neuron; choose --l2 first, then shard");
         };
-        if a.fdr.is_some() || !a.holdout.trim().eq_ignore_ascii_case("none") {
+        if a.fdr.is_some()
+            || a.surrogate.is_some()
+            || a.split_half
+            || !a.holdout.trim().eq_ignore_ascii_case("none")
+        {
             bail!(
-                "--fdr and --holdout need every neuron; shards write J and H only (run the checks on the merged fit)"
+                "--fdr, --holdout, --surrogate and --split-half need every neuron; shards write J and H only (run the checks on the merged fit)"
             );
         }
         return fit_ml_shard(&a, l2, &raster);
@@ -192,6 +214,8 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         "cv.csv",
         "ll_gain.csv",
         "model_check.csv",
+        "surrogate.csv",
+        "split_half.csv",
     ]
     .map(|f| a.out.join(f));
     super::check_outputs(&outputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
@@ -210,7 +234,7 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         }
     }
     write_text(&a.out.join("fit_info.csv"), &fit_info_csv(&head, &info))?;
-    write_checks(
+    let se_j = write_checks(
         &a,
         &raster,
         &parts,
@@ -221,6 +245,9 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         method.is_some(),
         used_l2,
     )?;
+    if let Some(l2) = used_l2 {
+        write_reliability(&a, train, &j, se_j.as_ref(), l2)?;
+    }
     if let Some(cv) = &cv_result {
         let mut s = String::from("l2,heldout_loglik,se\n");
         for k in 0..cv.l2.len() {
@@ -243,7 +270,8 @@ enum L2Choice {
 }
 
 /// Standard errors, significance, log-likelihood gain, the data-started
-/// model check and the failure warning (issue 13).
+/// model check and the failure warning (issue 13). Returns the standard
+/// errors of the effective J when they were computed.
 #[allow(clippy::too_many_arguments)]
 fn write_checks(
     a: &FitArgs,
@@ -255,8 +283,9 @@ fn write_checks(
     label: &str,
     moment_matching: bool,
     l2: Option<f64>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<DMatrix<f64>>> {
     let ctx = || format!("{}", a.raster.display());
+    let mut se_j = None;
     if let Some(l2) = l2 {
         match standard_errors(&parts.train, h, j, l2) {
             Ok(se) => {
@@ -272,6 +301,7 @@ fn write_checks(
                     }
                     write_text(&a.out.join("J_significant.csv"), &s)?;
                 }
+                se_j = Some(se.j);
             }
             Err(e) => eprintln!("warning: standard errors not written: {e}"),
         }
@@ -309,7 +339,78 @@ fn write_checks(
     if mc.multistable {
         eprintln!("warning: model check: {}", mc.multistability_message());
     }
-    write_text(&a.out.join("model_check.csv"), &model_check_csv(&mc))
+    write_text(&a.out.join("model_check.csv"), &model_check_csv(&mc))?;
+    Ok(se_j)
+}
+
+/// `--surrogate` and `--split-half` on the training transitions, with the
+/// data fit's L2 (see `fit --help`).
+fn write_reliability(
+    a: &FitArgs,
+    train: &SpikeRaster,
+    j: &DMatrix<f64>,
+    se_j: Option<&DMatrix<f64>>,
+    l2: f64,
+) -> anyhow::Result<()> {
+    let ctx = || format!("{}", a.raster.display());
+    let mut fit = MlFit {
+        l2,
+        ..Default::default()
+    };
+    if let Some(m) = a.max_iter {
+        fit.max_iter = m;
+    }
+    if a.surrogate.is_some() {
+        let Some(se_j) = se_j else {
+            bail!(
+                "--surrogate needs the standard errors of the data fit, which could not be computed (see the warning above)"
+            );
+        };
+        let opts = surrogate::SurrogateOptions {
+            q: a.fdr.unwrap_or(0.05),
+            seed: a.seed,
+            fit: fit.clone(),
+        };
+        let bar = CliProgress::new("surrogate fit");
+        let c = surrogate::surrogate_check(train, j, se_j, &opts, &bar, &StopToken::new())
+            .with_context(ctx)?;
+        bar.finish();
+        eprintln!("surrogate: {}", c.summary());
+        write_text(
+            &a.out.join("surrogate.csv"),
+            &format!(
+                "# {}\nq,significant_data,significant_surrogate,n_tested\n{},{},{},{}\n",
+                c.description, c.q, c.significant_data, c.significant_surrogate, c.n_tested
+            ),
+        )?;
+    }
+    if a.split_half {
+        let bar = CliProgress::new("split-half fits");
+        let sh = surrogate::split_half(train, &fit.validate()?, &bar, &StopToken::new())
+            .with_context(ctx)?;
+        bar.finish();
+        eprintln!(
+            "split-half: correlation of the off-diagonal couplings r = {:.4} ({})",
+            sh.correlation, sh.description
+        );
+        let mut s = format!(
+            "# correlation: {:.6}; {}\ni,j,J_half1,J_half2\n",
+            sh.correlation, sh.description
+        );
+        let n = sh.j_a.nrows();
+        for i in 0..n {
+            for k in (0..n).filter(|&k| k != i) {
+                let _ = writeln!(
+                    s,
+                    "{i},{k},{:.17e},{:.17e}",
+                    sh.j_a[(i, k)] / a.beta,
+                    sh.j_b[(i, k)] / a.beta
+                );
+            }
+        }
+        write_text(&a.out.join("split_half.csv"), &s)?;
+    }
+    Ok(())
 }
 
 /// `model_check.csv` text (see `fit --help`).
