@@ -12,7 +12,7 @@ use super::plots::{HeatmapData, HeatmapView, correlation_and_r2, symmetric_limit
 use super::{AppModel, Command};
 
 /// Which matrix a panel shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MatrixSource {
     /// The latest fit.
     Fitted,
@@ -30,7 +30,7 @@ impl MatrixSource {
 }
 
 /// How the fitted couplings are shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CouplingView {
     /// The couplings J.
     J,
@@ -56,6 +56,46 @@ pub struct CouplingsTab {
     right_view: HeatmapView,
     /// The cell under the pointer, for tests and the read-out.
     pub hovered: Option<(usize, usize)>,
+}
+
+/// The Couplings tab's view choices (saved in sessions).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CouplingsViewState {
+    /// J, z or significant-only.
+    pub view: CouplingView,
+    /// The left panel's matrix.
+    pub left: MatrixSource,
+    /// Whether the second panel and the scatter are shown.
+    pub compare: bool,
+}
+
+impl Default for CouplingsViewState {
+    fn default() -> Self {
+        let t = CouplingsTab::default();
+        Self {
+            view: t.view,
+            left: t.left,
+            compare: t.compare,
+        }
+    }
+}
+
+impl CouplingsTab {
+    /// The view choices to save in a session.
+    pub fn view_state(&self) -> CouplingsViewState {
+        CouplingsViewState {
+            view: self.view,
+            left: self.left,
+            compare: self.compare,
+        }
+    }
+    /// Restore saved view choices.
+    pub fn apply_view_state(&mut self, v: &CouplingsViewState) {
+        self.view = v.view;
+        self.left = v.left;
+        self.compare = v.compare;
+    }
 }
 
 impl Default for CouplingsTab {

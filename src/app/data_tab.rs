@@ -261,12 +261,17 @@ pub fn simulate_dataset(
 }
 
 /// Columns of the unit table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SortKey {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SortKey {
+    /// Column index in the raster.
     Column,
+    /// Unit id.
     Id,
+    /// Quality label.
     Label,
+    /// Brain location.
     Location,
+    /// Firing rate.
     Rate,
 }
 
@@ -290,6 +295,40 @@ pub struct DataTab {
     pub last_request: Option<LoadRequest>,
     /// The request being loaded now.
     pub pending_request: Option<LoadRequest>,
+}
+
+/// How the unit table is sorted (saved in sessions).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DataViewState {
+    /// The sort column.
+    pub sort: SortKey,
+    /// Descending order.
+    pub descending: bool,
+}
+
+impl Default for DataViewState {
+    fn default() -> Self {
+        Self {
+            sort: SortKey::Column,
+            descending: false,
+        }
+    }
+}
+
+impl DataTab {
+    /// The unit table's sort, to save in a session.
+    pub fn view_state(&self) -> DataViewState {
+        DataViewState {
+            sort: self.sort,
+            descending: self.descending,
+        }
+    }
+    /// Restore a saved sort.
+    pub fn apply_view_state(&mut self, v: &DataViewState) {
+        self.sort = v.sort;
+        self.descending = v.descending;
+    }
 }
 
 impl Default for DataTab {

@@ -115,16 +115,7 @@ pub fn run_fit(
             ds.name
         ));
     }
-    let holdout = if !req.holdout {
-        Holdout::None
-    } else if req.holdout_trials && raster.n_trials() >= 5 {
-        Holdout::Trials { every: 5 }
-    } else if t >= 20 {
-        Holdout::Block { fraction: 0.2 }
-    } else {
-        Holdout::None
-    };
-    let parts = check::split(raster, holdout).map_err(message)?;
+    let parts = check::split(raster, holdout_of(req, raster)).map_err(message)?;
     let is_ml = req.method == FitMethod::MaximumLikelihood;
     let cv = if is_ml && req.l2_cv {
         Some(
@@ -140,6 +131,59 @@ pub fn run_fit(
     }
     let (h, j, info) = fit_couplings(&req, &parts.train, ctx)?;
     ctx.stop.check().map_err(message)?;
+    checked_fit(&req, raster, parts, h, j, info, cv, ctx)
+}
+
+/// Re-run the checks of a fit restored from a session (J, H and the
+/// convergence record were saved; the check's simulated moments, standard
+/// errors and log-likelihoods were not): the same hold-out split as
+/// `req` (deterministic), the same seeded model check, so the Fit tab looks
+/// as it did when saved. A cross-validation curve is not recomputed (it
+/// would refit every fold); the standard errors need the L2 actually used,
+/// so they are left out after a CV choice.
+pub fn recheck_fit(
+    saved: FittedModel,
+    req: &FitRequest,
+    ds: &Dataset,
+    ctx: &JobContext<FittedModel>,
+) -> Result<FittedModel, String> {
+    let raster = &ds.raster;
+    let parts = check::split(raster, holdout_of(req, raster)).map_err(message)?;
+    let mut req = req.clone();
+    req.l2_cv = false;
+    let mut fit = checked_fit(&req, raster, parts, saved.h, saved.j, saved.info, None, ctx)?;
+    fit.method = saved.method;
+    Ok(fit)
+}
+
+/// The hold-out the settings ask for, where the raster allows it: every
+/// 5th trial (at least 5 trials), else the last 20 % of bins (at least 20).
+fn holdout_of(req: &FitRequest, raster: &crate::spikes::SpikeRaster) -> Holdout {
+    if !req.holdout {
+        Holdout::None
+    } else if req.holdout_trials && raster.n_trials() >= 5 {
+        Holdout::Trials { every: 5 }
+    } else if raster.n_bins() >= 20 {
+        Holdout::Block { fraction: 0.2 }
+    } else {
+        Holdout::None
+    }
+}
+
+/// The fitted model with its checks (hold-out gain, standard errors of an
+/// ML fit, the warning, the simulated moments).
+#[allow(clippy::too_many_arguments)]
+fn checked_fit(
+    req: &FitRequest,
+    raster: &crate::spikes::SpikeRaster,
+    parts: check::Split,
+    h: DVector<f64>,
+    j: DMatrix<f64>,
+    info: crate::progress::FitInfo,
+    cv: Option<crate::fit::cv::CvResult>,
+    ctx: &JobContext<FittedModel>,
+) -> Result<FittedModel, String> {
+    let is_ml = req.method == FitMethod::MaximumLikelihood;
     let h_ind = check::independent_fields(&parts.train);
     let train_gain = check::ll_gain(&parts.train, &h, &j, &h_ind, false).map_err(message)?;
     let gain = match &parts.test {

@@ -392,7 +392,12 @@ impl PhaseLab {
         egui::Panel::left("phase_lab_controls")
             .resizable(false)
             .default_size(290.0)
-            .show(ui, |ui| self.controls_ui(ui));
+            .show(ui, |ui| {
+                // Scrolls in a window too short for every control.
+                egui::ScrollArea::vertical()
+                    .id_salt("phase_lab_controls_scroll")
+                    .show(ui, |ui| self.controls_ui(ui))
+            });
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| self.views_ui(ui));
         });
@@ -686,10 +691,18 @@ impl PhaseLab {
                     });
             });
         });
-        ui.horizontal_top(|ui| {
-            ui.vertical(|ui| self.diagram_ui(ui, half));
-            ui.vertical(|ui| self.sweep_plot_ui(ui, half));
-        });
+        // The diagram's axis pickers need more than half of a narrow
+        // window (900 px wide): there the two plots stack.
+        if width >= 760.0 {
+            ui.horizontal_top(|ui| {
+                ui.vertical(|ui| self.diagram_ui(ui, half));
+                ui.vertical(|ui| self.sweep_plot_ui(ui, half));
+            });
+        } else {
+            let full = (width - 10.0).max(200.0);
+            self.diagram_ui(ui, full);
+            self.sweep_plot_ui(ui, full);
+        }
     }
 
     fn raster_ui(&mut self, ui: &mut egui::Ui, width: f32, height: f32) {

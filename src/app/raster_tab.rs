@@ -183,6 +183,8 @@ impl RasterTab {
             if scroll != 0.0
                 && let Some(pos) = resp.hover_pos()
             {
+                // The wheel zooms the raster, not the page around it.
+                ui.ctx().input_mut(|i| i.smooth_scroll_delta.y = 0.0);
                 let factor = (-scroll as f64 / 200.0).exp();
                 let frac = ((pos.x - rect.left()) / rect.width()) as f64;
                 let anchor = start + frac * len;

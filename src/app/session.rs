@@ -35,6 +35,15 @@ pub struct Session {
     pub fitted: Option<SavedFit>,
     /// Mean-field lab network and sweep settings.
     pub meanfield_lab: super::meanfield_lab::LabSettings,
+    /// The settings `fitted` was fitted with (its hold-out split), so its
+    /// checks are recomputed as they were; None for an opened fit folder.
+    pub fitted_settings: Option<FitSettings>,
+    /// The unit table's sort.
+    pub data_view: super::data_tab::DataViewState,
+    /// The Couplings tab's view choices.
+    pub couplings_view: super::couplings_tab::CouplingsViewState,
+    /// The State space tab's settings.
+    pub state_space: super::state_space_tab::StateSpaceViewState,
 }
 
 /// A fitted model as a session stores it (effective parameters).
@@ -94,6 +103,10 @@ impl Default for Session {
             phase_lab: Default::default(),
             fitted: None,
             meanfield_lab: Default::default(),
+            fitted_settings: None,
+            data_view: Default::default(),
+            couplings_view: Default::default(),
+            state_space: Default::default(),
         }
     }
 }

@@ -23,7 +23,8 @@ use crate::state_space::synth::{GpTruth, simulate_spikes};
 use crate::state_space::{DEFAULT_TOL, StateSpaceFit, StateSpaceResult, ThetaSeries};
 
 /// Settings of the synthetic trial dataset.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SynthSettings {
     /// Neurons.
     pub n: usize,
@@ -43,6 +44,31 @@ impl Default for SynthSettings {
             r: 200,
             seed: 0,
         }
+    }
+}
+
+/// The State space tab's settings and playback choices, saved in
+/// sessions (the EM result is not: it is refitted with Run EM).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct StateSpaceViewState {
+    /// The synthetic dataset.
+    pub synth: SynthSettings,
+    /// E-steps per neuron at most.
+    pub max_iter: usize,
+    /// Fit the loaded dataset's trials instead of synthetic ones.
+    pub use_loaded: bool,
+    /// Playback speed, bins per second.
+    pub speed: f64,
+    /// Loop the animation.
+    pub looping: bool,
+    /// Export folder.
+    pub export_dir: String,
+}
+
+impl Default for StateSpaceViewState {
+    fn default() -> Self {
+        StateSpaceTab::default().view_state()
     }
 }
 
@@ -207,6 +233,38 @@ fn max_abs_coupling(theta: &ThetaSeries) -> f64 {
 }
 
 impl StateSpaceTab {
+    /// The settings to save in a session.
+    pub fn view_state(&self) -> StateSpaceViewState {
+        StateSpaceViewState {
+            synth: self.synth,
+            max_iter: self.max_iter,
+            use_loaded: self.use_loaded,
+            speed: self.speed,
+            looping: self.looping,
+            export_dir: self.export_dir.clone(),
+        }
+    }
+
+    /// Restore saved settings (out-of-range numbers are clamped to the
+    /// controls' ranges).
+    pub fn apply_view_state(&mut self, v: &StateSpaceViewState) {
+        self.synth = SynthSettings {
+            n: v.synth.n.clamp(2, 100),
+            t: v.synth.t.clamp(2, 2000),
+            r: v.synth.r.clamp(1, 5000),
+            seed: v.synth.seed,
+        };
+        self.max_iter = v.max_iter.clamp(1, 1000);
+        self.use_loaded = v.use_loaded;
+        self.speed = if v.speed.is_finite() {
+            v.speed.clamp(1.0, 120.0)
+        } else {
+            20.0
+        };
+        self.looping = v.looping;
+        self.export_dir = v.export_dir.clone();
+    }
+
     /// Whether an EM fit runs.
     pub fn busy(&self) -> bool {
         self.job.is_some()
