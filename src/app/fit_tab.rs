@@ -324,7 +324,9 @@ fn fit_couplings(
 pub struct FitTab {
     settings: FitSettings,
     export_dir: String,
-    export_message: Option<String>,
+    /// The last export's message and the generation of the fit it wrote
+    /// (shown only while that fit is the current one).
+    export_message: Option<(u64, String)>,
     /// Sort the gain table by gain (largest first) instead of by unit.
     sort_by_gain: bool,
 }
@@ -452,6 +454,16 @@ impl FitTab {
                 commands.push(Command::CancelJob);
             }
         });
+        let running = trace.is_some();
+        if running && let Some(f) = &model.fit {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "A new fit is running: everything below is from the previous fit ({}) until it finishes.",
+                    f.method
+                ),
+            );
+        }
         if let Some(check) = model.fit.as_ref().and_then(|f| f.check.as_ref()) {
             match &check.warning {
                 Some(w) => {
@@ -482,6 +494,7 @@ impl FitTab {
         ui.columns(2, |cols| {
             let ui = &mut cols[0];
             ui.label(match &model.fit {
+                _ if running => "Convergence of the running fit (objective so far)".to_string(),
                 Some(f) => format!(
                     "{}: {} iterations, {}",
                     f.method, f.info.iterations, f.info.reason
@@ -539,15 +552,18 @@ impl FitTab {
                     .as_ref()
                     .map(|d| d.units.clone())
                     .unwrap_or_default();
-                self.export_message = Some(match export_fit(fit, &units, &dir) {
+                let m = match export_fit(fit, &units, &dir) {
                     Ok(()) => format!(
                         "Wrote J.csv, H.csv, J.npy, H.npy, units.csv to {}",
                         dir.display()
                     ),
                     Err(e) => e,
-                });
+                };
+                self.export_message = Some((fit.generation, m));
             }
-            if let Some(m) = &self.export_message {
+            if let Some((generation, m)) = &self.export_message
+                && *generation == fit.generation
+            {
                 ui.label(m);
             }
         });

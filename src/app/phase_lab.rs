@@ -165,6 +165,8 @@ pub struct PhaseLab {
     sweep: Vec<SweepPoint>,
     sweep_running: bool,
     sweep_theory: Vec<(f64, SkStationary)>,
+    /// The settings the shown sweep was run with (to mark it stale).
+    sweep_settings: Option<PhaseLabSettings>,
     message: Option<String>,
     rate: (std::time::Instant, u64, f64),
 }
@@ -193,6 +195,7 @@ impl Default for PhaseLab {
             sweep: Vec::new(),
             sweep_running: false,
             sweep_theory: Vec::new(),
+            sweep_settings: None,
             message: None,
             rate: (std::time::Instant::now(), 0, 0.0),
         }
@@ -593,6 +596,7 @@ impl PhaseLab {
                 seed: s.seed,
             };
             self.sweep.clear();
+            self.sweep_settings = Some(s.clone());
             self.sweep_running = true;
             self.settings.playing = false;
             self.send(LabCommand::Sweep(req));
@@ -901,12 +905,54 @@ impl PhaseLab {
         [s.value(s.diagram_x), s.value(s.diagram_y)]
     }
 
+    /// Whether the sweep on screen was run with other network or sweep
+    /// settings than the current ones (the swept parameter's own slider
+    /// does not count: the sweep sets it).
+    pub fn sweep_is_stale(&self) -> bool {
+        let Some(then) = &self.sweep_settings else {
+            return false;
+        };
+        let now = &self.settings;
+        let swept_other = if now.sweep_j0 {
+            then.beta != now.beta
+        } else {
+            then.j0 != now.j0
+        };
+        swept_other
+            || (
+                then.n,
+                then.seed,
+                then.sweep_j0,
+                then.sweep_points,
+                then.sweep_reps,
+            ) != (
+                now.n,
+                now.seed,
+                now.sweep_j0,
+                now.sweep_points,
+                now.sweep_reps,
+            )
+            || (then.dj, then.h0, then.sweep_from, then.sweep_to)
+                != (now.dj, now.h0, now.sweep_from, now.sweep_to)
+    }
+
     fn sweep_plot_ui(&mut self, ui: &mut egui::Ui, width: f32) {
-        let x_label = if self.settings.sweep_j0 { "J0" } else { "β" };
+        let shown = self.sweep_settings.as_ref().unwrap_or(&self.settings);
+        let x_label = if shown.sweep_j0 { "J0" } else { "β" };
         ui.label(format!(
             "Sweep: simulated |m|, q, σ/N (± 1 s.e. over networks) vs theory, N = {}",
-            self.settings.n
+            shown.n
         ));
+        if self.sweep_is_stale() {
+            let t = shown;
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "Stale: this sweep was run with N = {}, J0 = {}, ΔJ = {}, H0 = {}, β = {}, seed {}; the parameters have changed since. Press Run sweep to update it.",
+                    t.n, t.j0, t.dj, t.h0, t.beta, t.seed
+                ),
+            );
+        }
         let theory = &self.sweep_theory;
         let sweep = &self.sweep;
         Plot::new("lab_sweep")

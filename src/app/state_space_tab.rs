@@ -321,6 +321,8 @@ impl StateSpaceTab {
         self.outcome = None;
         self.selected = None;
         self.playing = false;
+        // "EM finished …" and "Wrote …" belong to the previous run.
+        self.message = None;
         self.job = Some(Job::spawn("State-space EM", wake.clone(), move |ctx| {
             run_state_space(loaded, synth, max_iter, ctx)
         }));
