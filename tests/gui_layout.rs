@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use isingscope::app::{IsingScopeApp, Startup};
 use isingscope::spikes::SpikeRaster;
 
@@ -198,4 +198,42 @@ fn the_labs_fit_the_smallest_window() {
     show(&mut h, "Mean-field lab");
     wheel_down(&mut h, egui::pos2(W / 2.0, H - 60.0), 40);
     assert_visible(&h, "Run a sweep to compare", window);
+}
+
+/// The text node (role Label) whose text is `text`.
+fn label_rect(h: &Harness<'static, IsingScopeApp>, text: &str) -> egui::Rect {
+    h.get(
+        egui_kittest::kittest::by()
+            .include_labels()
+            .role(Role::Label)
+            .label(text),
+    )
+    .rect()
+}
+
+#[test]
+fn the_fit_toolbar_labels_come_first_and_the_run_button_stays_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = fitted_app(dir.path());
+    show(&mut h, "Fit");
+    let combo = h.get_by_label("fit method").rect();
+    let slider = h.get_by_role_and_label(Role::Slider, "L2 penalty");
+    assert!(label_rect(&h, "fit method").right() <= combo.left());
+    assert!(label_rect(&h, "L2 penalty").right() <= slider.rect().left());
+    assert!(!slider.accesskit_node().is_disabled(), "L2 applies to ML");
+    let run = h.get_by_label("Run fit").rect();
+
+    // A mean-field method: the L2 slider is disabled, nothing moved.
+    h.get_by_label("fit method").click();
+    h.run_steps(2);
+    h.get_by_label("Plefka[t-1,t] order 2 (TAP) moment matching")
+        .click();
+    h.run_steps(3);
+    let slider = h.get_by_role_and_label(Role::Slider, "L2 penalty");
+    assert!(
+        slider.accesskit_node().is_disabled(),
+        "no L2 in moment matching"
+    );
+    assert_eq!(h.get_by_label("Run fit").rect(), run);
+    assert_eq!(h.get_by_label("fit method").rect(), combo);
 }

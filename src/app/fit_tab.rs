@@ -393,8 +393,22 @@ impl FitTab {
         ui.heading("Fit couplings and fields");
         let trials = model.dataset.as_ref().map_or(1, |d| d.raster.n_trials());
         ui.horizontal(|ui| {
-            ui.label("Method:");
-            egui::ComboBox::from_label("fit method")
+            // Run first and a fixed-width method box: choosing a method
+            // never moves the buttons under the cursor.
+            let ready = model.dataset.is_some() && !busy;
+            if ui
+                .add_enabled(ready, egui::Button::new("Run fit"))
+                .clicked()
+            {
+                commands.push(Command::Fit(self.settings.clone()));
+            }
+            if busy && ui.button("Cancel fit").clicked() {
+                commands.push(Command::CancelJob);
+            }
+            ui.separator();
+            let l = ui.label("fit method");
+            egui::ComboBox::from_id_salt("fit_method")
+                .width(300.0)
                 .selected_text(self.settings.method.title())
                 .show_ui(ui, |ui| {
                     ui.selectable_value(
@@ -406,16 +420,26 @@ impl FitTab {
                         let f = FitMethod::MeanField(m);
                         ui.selectable_value(&mut self.settings.method, f, f.title());
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
+            // The L2 penalty belongs to exact maximum likelihood; with CV
+            // it is chosen for the user.
             let is_ml = self.settings.method == FitMethod::MaximumLikelihood;
+            let l = ui.label("L2 penalty");
             ui.add_enabled(
-                !(is_ml && self.settings.l2_cv),
+                is_ml && !self.settings.l2_cv,
                 egui::Slider::new(&mut self.settings.l2, 0.0..=1.0)
                     .logarithmic(true)
                     .smallest_positive(1e-6)
-                    .fixed_decimals(6)
-                    .text("L2 penalty"),
-            );
+                    .fixed_decimals(6),
+            )
+            .labelled_by(l.id)
+            .on_disabled_hover_text(if is_ml {
+                "chosen by cross-validation"
+            } else {
+                "applies to exact maximum likelihood only"
+            });
             ui.add_enabled(
                 is_ml,
                 egui::Checkbox::new(&mut self.settings.l2_cv, "choose L2 by 5-fold CV"),
@@ -443,16 +467,6 @@ impl FitTab {
                     self.settings.holdout_trials = false;
                 }
             });
-            let ready = model.dataset.is_some() && !busy;
-            if ui
-                .add_enabled(ready, egui::Button::new("Run fit"))
-                .clicked()
-            {
-                commands.push(Command::Fit(self.settings.clone()));
-            }
-            if busy && ui.button("Cancel fit").clicked() {
-                commands.push(Command::CancelJob);
-            }
         });
         let running = trace.is_some();
         if running && let Some(f) = &model.fit {
