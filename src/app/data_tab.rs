@@ -197,6 +197,7 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
                 .collect();
             let locations = binned.units.iter().map(|u| location(u.id)).collect();
             let merged = binned.merged_spikes();
+            let spikes: Vec<u64> = binned.units.iter().map(|u| u.spikes).collect();
             let mut ds = Dataset::new(
                 name,
                 source,
@@ -206,6 +207,7 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
                 locations,
                 binned.bin_ms * 1e-3,
             );
+            ds.set_spike_counts(&spikes);
             if merged > 0 {
                 ds.notes.push(format!(
                     "{merged} spikes fell into a bin that already had a spike of the same unit and were merged (bins are binary); a smaller bin width keeps them apart."
@@ -575,7 +577,10 @@ impl DataTab {
                         clicked = Some(key);
                     }
                 }
-                ui.label("spikes");
+                ui.label("spikes")
+                    .on_hover_text("counted from the spike times, before binning");
+                ui.label("active bins")
+                    .on_hover_text("fraction of the unit's bins with a spike");
                 ui.end_row();
                 let order = self.sorted(ds);
                 for &i in order.iter().take(2000) {
@@ -585,7 +590,8 @@ impl DataTab {
                     ui.label(&u.label);
                     ui.label(&u.location);
                     ui.label(format!("{:.2}", u.rate_hz));
-                    ui.label(u.active_bins.to_string());
+                    ui.label(u.spikes.to_string());
+                    ui.label(format!("{:.2} %", 100.0 * u.active_fraction));
                     ui.end_row();
                 }
             });
