@@ -121,3 +121,53 @@ fn heatmap_rect(h: &Harness<'static, IsingScopeApp>) -> egui::Rect {
         .heatmap_rect
         .expect("the heatmap was drawn")
 }
+
+#[test]
+fn a_long_em_run_shows_its_estimate_and_cancel_keeps_the_previous_result() {
+    let mut h = fitted();
+    let before = h
+        .state()
+        .state_space()
+        .outcome()
+        .unwrap()
+        .result
+        .info
+        .objective
+        .clone();
+    // A problem far too large to finish during the test.
+    set_fields(
+        &mut h,
+        &[
+            ("neurons", 40.0),
+            ("transitions", 400.0),
+            ("trials", 400.0),
+            ("EM iterations", 500.0),
+        ],
+    );
+    h.get_by_label("Run EM").click();
+    h.step();
+    h.get_by_label_contains("elapsed 0:0");
+    wait_while(&mut h, Duration::from_secs(60), "the estimate", |a| {
+        a.state_space().estimate.is_none()
+    });
+    let e = h.state().state_space().estimate.unwrap();
+    assert_eq!((e.neurons, e.max_iter), (40, 500));
+    assert!(e.seconds_per_e_step > 0.0);
+    // The whole-run figure is waves of parallel neurons × E-steps × the
+    // measured E-step time.
+    let waves = 40usize.div_ceil(e.threads) as f64;
+    assert_eq!(e.total_seconds(), waves * 500.0 * e.seconds_per_e_step);
+    h.get_by_label_contains("estimated at most");
+    h.get_by_label_contains("remaining");
+    assert!(h.state().state_space().busy());
+
+    h.get_by_label("Cancel EM").click();
+    wait_while(&mut h, Duration::from_secs(120), "cancel", |a| {
+        a.state_space().busy()
+    });
+    let after = &h.state().state_space().outcome().expect("kept").result;
+    assert_eq!(after.info.objective, before, "the previous fit is kept");
+    assert_eq!(after.n_units(), 5);
+    h.get_by_label("EM cancelled: the previous result is kept.");
+    h.get_by_label("Estimated J(t) (smoothed)");
+}

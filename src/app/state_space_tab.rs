@@ -88,12 +88,68 @@ pub struct StateSpaceOutcome {
     pub bin_seconds: f64,
 }
 
-/// Fit (worker thread): synthetic data when `raster` is None.
+/// A run-time estimate of a state-space EM fit, from a timed piece of it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EmEstimate {
+    /// Seconds per E-step of one neuron, measured.
+    pub seconds_per_e_step: f64,
+    /// Neurons fitted.
+    pub neurons: usize,
+    /// E-steps per neuron at most.
+    pub max_iter: usize,
+    /// Neurons fitted at once (worker threads).
+    pub threads: usize,
+}
+
+impl EmEstimate {
+    /// Seconds for the whole fit if every neuron runs all its E-steps (an
+    /// upper bound: converged neurons stop early): the neurons run
+    /// `threads` at a time, each `max_iter` E-steps.
+    pub fn total_seconds(&self) -> f64 {
+        let waves = self.neurons.div_ceil(self.threads.max(1));
+        waves as f64 * self.max_iter as f64 * self.seconds_per_e_step
+    }
+}
+
+/// Time `e_steps` E-steps of neuron 0 alone (the same per-neuron EM as the
+/// full fit, so the same cost per step) and scale to the problem size.
+fn calibrate(
+    raster: &SpikeRaster,
+    max_iter: usize,
+    stop: &crate::progress::StopToken,
+) -> Option<EmEstimate> {
+    let e_steps = 2;
+    let fit = StateSpaceFit {
+        max_iter: e_steps,
+        tol: None,
+        accelerate: false,
+        neurons: Some(0..1),
+        ..Default::default()
+    }
+    .validate()
+    .ok()?;
+    let clock = std::time::Instant::now();
+    let r = fit.fit(raster, &crate::progress::NoProgress, stop).ok()?;
+    let steps = r
+        .neuron_info
+        .first()
+        .map_or(e_steps, |f| f.iterations.max(1));
+    Some(EmEstimate {
+        seconds_per_e_step: clock.elapsed().as_secs_f64() / steps as f64,
+        neurons: raster.n_units(),
+        max_iter,
+        threads: rayon::current_num_threads(),
+    })
+}
+
+/// Fit (worker thread): synthetic data when `raster` is None. The
+/// run-time estimate goes to `estimate` before the full fit starts.
 pub fn run_state_space(
     raster: Option<(Arc<SpikeRaster>, f64)>,
     synth: SynthSettings,
     max_iter: usize,
     ctx: &JobContext<StateSpaceOutcome>,
+    estimate: &std::sync::mpsc::Sender<EmEstimate>,
 ) -> Result<StateSpaceOutcome, String> {
     let (raster, truth, bin_seconds) = match raster {
         Some((r, w)) => (r, None, w),
@@ -106,6 +162,11 @@ pub fn run_state_space(
             (Arc::new(r), Some(theta), 0.01)
         }
     };
+    if let Some(e) = calibrate(&raster, max_iter, &ctx.stop) {
+        let _ = estimate.send(e);
+        // Wakes the UI to show it (no E-step of the full fit done yet).
+        crate::progress::Progress::report(ctx, 0, (e.neurons * max_iter) as u64);
+    }
     // The same path as the CLI's default: per-neuron convergence with
     // SQUAREM, at most `max_iter` E-steps per neuron.
     let fit = StateSpaceFit {
@@ -141,6 +202,44 @@ pub fn run_state_space(
     })
 }
 
+/// `seconds` as `m:ss` (or `h:mm:ss`).
+fn clock_text(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The running fit's timing line: the estimate (from the timed piece),
+/// elapsed, and remaining — from the progress once some is made, else
+/// from the estimate.
+pub fn timing_text(estimate: Option<&EmEstimate>, fraction: f64, elapsed: f64) -> String {
+    let Some(e) = estimate else {
+        return format!(
+            "elapsed {}; timing one E-step to estimate the run…",
+            clock_text(elapsed)
+        );
+    };
+    let total = e.total_seconds();
+    let remaining = if fraction >= 0.02 {
+        elapsed * (1.0 - fraction) / fraction
+    } else {
+        total - elapsed
+    };
+    format!(
+        "estimated at most {} ({} neurons × {} E-steps, {} at a time, {:.3} s per E-step measured); elapsed {}, about {} remaining",
+        clock_text(total),
+        e.neurons,
+        e.max_iter,
+        e.threads.min(e.neurons),
+        e.seconds_per_e_step,
+        clock_text(elapsed),
+        clock_text(remaining)
+    )
+}
+
 /// Why EM stopped and how many E-steps the neurons took.
 fn stopping_summary(r: &StateSpaceResult) -> String {
     let mut its: Vec<usize> = r.neuron_info.iter().map(|f| f.iterations).collect();
@@ -167,6 +266,13 @@ pub struct StateSpaceTab {
     max_iter: usize,
     use_loaded: bool,
     job: Option<Job<StateSpaceOutcome>>,
+    /// When the running job started, its estimate, and whether the user
+    /// cancelled it.
+    job_started: Option<std::time::Instant>,
+    estimate_rx: Option<std::sync::mpsc::Receiver<EmEstimate>>,
+    /// The running (or last) job's run-time estimate.
+    pub estimate: Option<EmEstimate>,
+    cancelled: bool,
     outcome: Option<StateSpaceOutcome>,
     /// Current bin (transition index) of the animation.
     pub bin: usize,
@@ -195,6 +301,10 @@ impl Default for StateSpaceTab {
             max_iter: 120,
             use_loaded: false,
             job: None,
+            job_started: None,
+            estimate_rx: None,
+            estimate: None,
+            cancelled: false,
             outcome: None,
             bin: 0,
             playing: false,
@@ -277,15 +387,28 @@ impl StateSpaceTab {
 
     /// Drain the job and advance the animation (from `App::logic`).
     pub fn logic(&mut self, ctx: &egui::Context) {
+        if let Some(rx) = &self.estimate_rx
+            && let Ok(e) = rx.try_recv()
+        {
+            self.estimate = Some(e);
+        }
         if let Some(job) = &mut self.job
             && let Some(r) = job.poll()
         {
             self.job = None;
+            self.estimate_rx = None;
+            let cancelled = std::mem::take(&mut self.cancelled);
             match r {
+                // Cancel keeps the previous result (a cancelled fit returns
+                // its partial estimate, which must not replace it).
+                Ok(_) | Err(_) if cancelled && self.outcome.is_some() => {
+                    self.message = Some("EM cancelled: the previous result is kept.".to_string());
+                }
                 Ok(o) => {
                     self.message = Some(stopping_summary(&o.result));
                     self.outcome = Some(o);
                     self.bin = 0;
+                    self.selected = None;
                 }
                 Err(e) => self.message = Some(e),
             }
@@ -318,13 +441,18 @@ impl StateSpaceTab {
     fn start(&mut self, loaded: Option<(Arc<SpikeRaster>, f64)>, wake: &Wake) {
         let synth = self.synth;
         let max_iter = self.max_iter;
-        self.outcome = None;
-        self.selected = None;
+        // The previous outcome stays until the new one arrives (Cancel
+        // keeps it).
         self.playing = false;
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.estimate_rx = Some(rx);
+        self.estimate = None;
+        self.cancelled = false;
+        self.job_started = Some(std::time::Instant::now());
         // "EM finished …" and "Wrote …" belong to the previous run.
         self.message = None;
         self.job = Some(Job::spawn("State-space EM", wake.clone(), move |ctx| {
-            run_state_space(loaded, synth, max_iter, ctx)
+            run_state_space(loaded, synth, max_iter, ctx, &tx)
         }));
     }
 
@@ -339,6 +467,7 @@ impl StateSpaceTab {
                 .enumerate()
                 .map(|(k, &v)| [k as f64 + 1.0, v])
                 .collect();
+            let elapsed = self.job_started.map_or(0.0, |t| t.elapsed().as_secs_f64());
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(format!(
@@ -347,8 +476,17 @@ impl StateSpaceTab {
                 ));
                 if ui.button("Cancel EM").clicked() {
                     job.cancel();
+                    self.cancelled = true;
                 }
             });
+            ui.label(timing_text(
+                self.estimate.as_ref(),
+                job.fraction() as f64,
+                elapsed,
+            ));
+            // The clock advances without worker events.
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(500));
             Plot::new("ss_evidence_live")
                 .height(160.0)
                 .x_axis_label("EM iteration")
