@@ -237,3 +237,63 @@ fn the_fit_toolbar_labels_come_first_and_the_run_button_stays_put() {
     assert_eq!(h.get_by_label("Run fit").rect(), run);
     assert_eq!(h.get_by_label("fit method").rect(), combo);
 }
+
+/// The tooltip whose text contains `text`, after the tooltip delay.
+fn tooltip_rect(h: &mut Harness<'static, IsingScopeApp>, text: &str) -> egui::Rect {
+    for _ in 0..60 {
+        if h.query_all_by_label_contains(text).count() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(16));
+        h.step();
+    }
+    // The widget itself may carry the text too (as its description): the
+    // tooltip is the smallest node that shows it.
+    h.get_all_by_label_contains(text)
+        .map(|n| n.rect())
+        .min_by(|a, b| a.area().total_cmp(&b.area()))
+        .unwrap()
+}
+
+/// A tooltip "at the cursor": its top-left corner within 40 points of the
+/// pointer (egui offsets it a little so the pointer does not cover it).
+fn assert_near(tip: egui::Rect, pointer: egui::Pos2, what: &str) {
+    let d = tip.left_top() - pointer;
+    assert!(
+        d.x.abs() <= 40.0 && d.y.abs() <= 40.0,
+        "{what}: tooltip at {tip:?}, pointer at {pointer:?}"
+    );
+}
+
+#[test]
+fn hover_read_outs_appear_at_the_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = fitted_app(dir.path());
+    // The coupling heatmap: a cell in the upper right (far from the
+    // heatmap's bottom-left corner, where egui puts a widget's tooltip).
+    show(&mut h, "Couplings");
+    let rect = h
+        .state()
+        .couplings()
+        .heatmap_rect
+        .expect("the heatmap was drawn");
+    let pos = egui::pos2(
+        rect.left() + rect.width() * 0.8,
+        rect.top() + rect.height() * 0.2,
+    );
+    h.hover_at(pos);
+    let tip = tooltip_rect(&mut h, "from j = ");
+    assert_near(tip, pos, "heatmap");
+
+    // The raster: a point in its upper middle.
+    show(&mut h, "Raster");
+    let raster = h
+        .state_mut()
+        .raster_mut()
+        .rect
+        .expect("the raster was drawn");
+    let pos = egui::pos2(raster.center().x, raster.top() + 20.0);
+    h.hover_at(pos);
+    let tip = tooltip_rect(&mut h, "(unlabelled) at ");
+    assert_near(tip, pos, "raster");
+}

@@ -56,6 +56,8 @@ pub struct CouplingsTab {
     right_view: HeatmapView,
     /// The cell under the pointer, for tests and the read-out.
     pub hovered: Option<(usize, usize)>,
+    /// Where the left heatmap was drawn last frame (for tests).
+    pub heatmap_rect: Option<egui::Rect>,
 }
 
 /// The Couplings tab's view choices (saved in sessions).
@@ -108,6 +110,7 @@ impl Default for CouplingsTab {
             left_view: HeatmapView::new("couplings_left"),
             right_view: HeatmapView::new("couplings_right"),
             hovered: None,
+            heatmap_rect: None,
         }
     }
 }
@@ -279,10 +282,14 @@ impl CouplingsTab {
             .max(120.0);
         self.hovered = None;
         ui.horizontal_top(|ui| {
-            for (view, m, title) in [
+            let mut rects = [None, None];
+            for (k, (view, m, title)) in [
                 (&mut self.left_view, &left, self.left.title()),
                 (&mut self.right_view, &right, right_source.title()),
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 let Some((j, generation)) = m else { continue };
                 ui.vertical(|ui| {
                     ui.strong(title);
@@ -301,8 +308,10 @@ impl CouplingsTab {
                     if resp.hovered.is_some() {
                         self.hovered = resp.hovered;
                     }
+                    rects[k] = resp.rect;
                 });
             }
+            self.heatmap_rect = rects[0];
             if let (Some((a, _)), Some((b, _))) = (&left, &right) {
                 ui.vertical(|ui| {
                     scatter_ui(ui, a, b, self.left.title(), right_source.title(), size)

@@ -521,9 +521,16 @@ impl FitTab {
                 .enumerate()
                 .map(|(k, &v)| [k as f64 + 1.0, v])
                 .collect();
+            let y_label = match &model.fit {
+                Some(f) if !running => f.info.objective_name.clone(),
+                _ => "objective".to_string(),
+            };
             Plot::new("fit_convergence")
                 .height(180.0)
                 .x_axis_label("iteration")
+                .y_axis_label(y_label)
+                .x_grid_spacer(super::plots::nice_grid_marks)
+                .y_grid_spacer(super::plots::nice_grid_marks)
                 .show(ui, |plot| {
                     plot.line(Line::new("objective", PlotPoints::from(pts)))
                 });

@@ -956,6 +956,8 @@ impl PhaseLab {
         let theory = &self.sweep_theory;
         let sweep = &self.sweep;
         Plot::new("lab_sweep")
+            .x_grid_spacer(super::plots::nice_grid_marks)
+            .y_grid_spacer(super::plots::nice_grid_marks)
             .width(width)
             .height(220.0)
             .x_axis_label(x_label)

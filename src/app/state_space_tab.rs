@@ -489,6 +489,8 @@ impl StateSpaceTab {
                 .request_repaint_after(std::time::Duration::from_millis(500));
             Plot::new("ss_evidence_live")
                 .height(160.0)
+                .x_grid_spacer(super::plots::nice_grid_marks)
+                .y_grid_spacer(super::plots::nice_grid_marks)
                 .x_axis_label("EM iteration")
                 .y_axis_label("log evidence")
                 .show(ui, |plot| {
