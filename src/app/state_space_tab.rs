@@ -291,6 +291,8 @@ pub struct StateSpaceTab {
     /// Where the estimated heatmap was drawn last frame (for tests).
     pub heatmap_rect: Option<egui::Rect>,
     message: Option<String>,
+    /// The export's confirmation or error, shown by its button.
+    export_message: Option<String>,
     export_dir: String,
 }
 
@@ -317,6 +319,7 @@ impl Default for StateSpaceTab {
             hovered: None,
             heatmap_rect: None,
             message: None,
+            export_message: None,
             export_dir: "state-space-export".into(),
         }
     }
@@ -451,6 +454,7 @@ impl StateSpaceTab {
         self.job_started = Some(std::time::Instant::now());
         // "EM finished …" and "Wrote …" belong to the previous run.
         self.message = None;
+        self.export_message = None;
         self.job = Some(Job::spawn("State-space EM", wake.clone(), move |ctx| {
             run_state_space(loaded, synth, max_iter, ctx, &tx)
         }));
@@ -752,17 +756,22 @@ impl StateSpaceTab {
             ui.add(egui::TextEdit::singleline(&mut self.export_dir).desired_width(200.0))
                 .labelled_by(l.id);
             if ui.button("Export frames and CSV").clicked() {
-                self.message = Some(match self.export(Path::new(&self.export_dir)) {
+                self.export_message = Some(match self.export(Path::new(&self.export_dir)) {
                     Ok(k) => format!("Wrote {k} PNG frames and theta.csv to {}", self.export_dir),
                     Err(e) => e,
                 });
             }
+            // The confirmation next to the button that caused it.
+            if let Some(m) = &self.export_message {
+                ui.label(m);
+            }
         });
     }
 
-    /// Write every bin's estimated J(t) as `frame_00000.png` … (one pixel per
-    /// coupling, scaled ×8, the animation's colour scale) and the smoothed
-    /// parameters as `theta.csv` (`t,i,h,J_from_0..`).
+    /// Write every bin's estimated J(t) as `frame_00000.png` … (see
+    /// [`render_frame`]: at least 512 px of heatmap, the colour bar and the
+    /// time stamp) and the smoothed parameters as `theta.csv`
+    /// (`t,i,h,J_from_0..`).
     fn export(&self, dir: &Path) -> Result<usize, String> {
         let Some(o) = &self.outcome else {
             return Err("nothing to export: run EM first".into());
@@ -771,19 +780,10 @@ impl StateSpaceTab {
         let th = &o.result.theta_smoothed;
         let (steps, n) = (th.n_steps(), th.n_units());
         let limit = max_abs_coupling(th);
-        let scale = 8;
         for t in 0..steps {
-            let side = n * scale;
-            let mut rgb = vec![0u8; side * side * 3];
-            for y in 0..side {
-                for x in 0..side {
-                    let c = super::plots::diverging((th.j(t, y / scale, x / scale) / limit) as f32);
-                    let k = (y * side + x) * 3;
-                    rgb[k..k + 3].copy_from_slice(&[c.r(), c.g(), c.b()]);
-                }
-            }
+            let (w, h, rgb) = render_frame(&couplings_at(th, t), limit, t, o.bin_seconds);
             let path = dir.join(format!("frame_{t:05}.png"));
-            super::plots::write_png(&path, side as u32, side as u32, &rgb)?;
+            super::plots::write_png(&path, w as u32, h as u32, &rgb)?;
         }
         let mut csv = String::from("t,i,h");
         for j in 0..n {
@@ -802,5 +802,144 @@ impl StateSpaceTab {
         let p = dir.join("theta.csv");
         crate::io::output::write_bytes(&p, csv.as_bytes()).map_err(|e| e.to_string())?;
         Ok(steps)
+    }
+}
+
+/// Smallest heatmap side of an exported frame, pixels.
+pub const FRAME_MIN_SIDE: usize = 512;
+
+/// One exported frame as `(width, height, RGB rows)`: J (row i = to,
+/// column j = from) in `side ≥ 512` pixels (whole pixels per coupling),
+/// under a band with the time stamp `t = … s  bin …`, beside the colour
+/// bar (+limit red at the top, −limit blue at the bottom) and its labels.
+pub fn render_frame(
+    j: &DMatrix<f64>,
+    limit: f64,
+    bin: usize,
+    bin_seconds: f64,
+) -> (usize, usize, Vec<u8>) {
+    let n = j.nrows().max(1);
+    let scale = FRAME_MIN_SIDE.div_ceil(n);
+    let side = n * scale;
+    let (top, gap, bar, label_w, bottom) = (40, 16, 24, 96, 10);
+    let (w, h) = (side + gap + bar + 8 + label_w, top + side + bottom);
+    let mut img = Canvas {
+        w,
+        h,
+        rgb: vec![255; w * h * 3],
+    };
+    for y in 0..side {
+        for x in 0..side {
+            let v = j.get((y / scale, x / scale)).copied().unwrap_or(0.0);
+            img.set(x, top + y, super::plots::diverging((v / limit) as f32));
+        }
+    }
+    let bar_x = side + gap;
+    for y in 0..side {
+        // +1 at the top row, −1 at the bottom row.
+        let v = 1.0 - 2.0 * y as f32 / (side - 1).max(1) as f32;
+        let c = super::plots::diverging(v);
+        for x in bar_x..bar_x + bar {
+            img.set(x, top + y, c);
+        }
+    }
+    let ink = egui::Color32::BLACK;
+    img.text(
+        8,
+        10,
+        3,
+        &format!("t = {:.3} s  bin {bin}", bin as f64 * bin_seconds),
+        ink,
+    );
+    let lx = bar_x + bar + 8;
+    img.text(lx, top, 2, &format!("{limit:+.3}"), ink);
+    img.text(lx, top + side / 2 - 7, 2, "0", ink);
+    img.text(lx, top + side - 14, 2, &format!("{:+.3}", -limit), ink);
+    (w, h, img.rgb)
+}
+
+/// An RGB image being drawn into.
+struct Canvas {
+    w: usize,
+    h: usize,
+    rgb: Vec<u8>,
+}
+
+impl Canvas {
+    fn set(&mut self, x: usize, y: usize, c: egui::Color32) {
+        if x < self.w && y < self.h {
+            let k = (y * self.w + x) * 3;
+            self.rgb[k..k + 3].copy_from_slice(&[c.r(), c.g(), c.b()]);
+        }
+    }
+
+    /// `text` in a 5 × 7 pixel font magnified `size` times, top-left at
+    /// `(x, y)`; characters without a glyph are left blank.
+    fn text(&mut self, x: usize, y: usize, size: usize, text: &str, c: egui::Color32) {
+        for (k, ch) in text.chars().enumerate() {
+            let rows = glyph(ch);
+            let x0 = x + k * 6 * size;
+            for (r, bits) in rows.iter().enumerate() {
+                for col in 0..5 {
+                    if bits & (0b10000 >> col) != 0 {
+                        for dy in 0..size {
+                            for dx in 0..size {
+                                self.set(x0 + col * size + dx, y + r * size + dy, c);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows (5 bits, left = high bit) of the characters a frame label uses.
+fn glyph(c: char) -> [u8; 7] {
+    match c {
+        '0' => [
+            0b01110, 0b10001, 0b10011, 0b10101, 0b11001, 0b10001, 0b01110,
+        ],
+        '1' => [
+            0b00100, 0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110,
+        ],
+        '2' => [
+            0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b01000, 0b11111,
+        ],
+        '3' => [
+            0b11111, 0b00010, 0b00100, 0b00010, 0b00001, 0b10001, 0b01110,
+        ],
+        '4' => [
+            0b00010, 0b00110, 0b01010, 0b10010, 0b11111, 0b00010, 0b00010,
+        ],
+        '5' => [
+            0b11111, 0b10000, 0b11110, 0b00001, 0b00001, 0b10001, 0b01110,
+        ],
+        '6' => [
+            0b00110, 0b01000, 0b10000, 0b11110, 0b10001, 0b10001, 0b01110,
+        ],
+        '7' => [
+            0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b01000, 0b01000,
+        ],
+        '8' => [
+            0b01110, 0b10001, 0b10001, 0b01110, 0b10001, 0b10001, 0b01110,
+        ],
+        '9' => [
+            0b01110, 0b10001, 0b10001, 0b01111, 0b00001, 0b00010, 0b01100,
+        ],
+        '.' => [0, 0, 0, 0, 0, 0b01100, 0b01100],
+        '-' => [0, 0, 0, 0b11111, 0, 0, 0],
+        '+' => [0, 0b00100, 0b00100, 0b11111, 0b00100, 0b00100, 0],
+        '=' => [0, 0, 0b11111, 0, 0b11111, 0, 0],
+        't' => [
+            0b01000, 0b01000, 0b11100, 0b01000, 0b01000, 0b01001, 0b00110,
+        ],
+        's' => [0, 0, 0b01110, 0b10000, 0b01110, 0b00001, 0b11110],
+        'b' => [
+            0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b11110,
+        ],
+        'i' => [0b00100, 0, 0b01100, 0b00100, 0b00100, 0b00100, 0b01110],
+        'n' => [0, 0, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001],
+        _ => [0; 7],
     }
 }
