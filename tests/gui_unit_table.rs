@@ -45,3 +45,43 @@ fn the_unit_table_counts_spikes_before_binning() {
     h.get_by_label(&frac);
     h.get_by_label("5");
 }
+
+#[test]
+fn browse_falls_back_to_the_in_app_picker() {
+    // As where no native dialog exists: the app's own picker.
+    // SAFETY: set before the app starts; no other test in this binary
+    // reads the environment.
+    unsafe { std::env::set_var("ISINGSCOPE_FILE_PICKER", "builtin") };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub").join("notes.txt"), "not data").unwrap();
+    std::fs::write(
+        dir.path().join("spikes.csv"),
+        "unit,time\n1,0.01\n1,0.2\n2,0.3\n",
+    )
+    .unwrap();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(|cc| IsingScopeApp::new(cc, Startup::Empty));
+    h.step();
+    let field = h.get_by_role_and_label(egui::accesskit::Role::TextInput, "File or folder:");
+    field.focus();
+    field.type_text(&format!("{}/", dir.path().display()));
+    h.step();
+    h.get_by_label("Browse…").click();
+    h.run_steps(3);
+    h.get_by_label_contains("The built-in file picker");
+    // Folders first; files the loaders do not read are not listed.
+    h.get_by_label("sub/").click();
+    h.run_steps(2);
+    h.get_by_label("(no folders or data files here)");
+    h.get_by_label("Up").click();
+    h.run_steps(2);
+    h.get_by_label("spikes.csv").click();
+    h.run_steps(2);
+    wait_while(&mut h, Duration::from_secs(30), "load", |a| a.busy());
+    let ds = h.state().model().dataset.as_ref().expect("loaded");
+    assert_eq!(ds.raster.n_units(), 2);
+    assert!(ds.source.as_ref().unwrap().ends_with("spikes.csv"));
+    assert!(h.state().data().picker.is_none(), "the picker closed");
+}

@@ -293,6 +293,13 @@ pub struct DataTab {
     sort: SortKey,
     descending: bool,
     dialog: Option<Receiver<Option<PathBuf>>>,
+    /// When the native dialog was opened (one that closes at once with
+    /// nothing is taken as "not available here").
+    dialog_started: Option<std::time::Instant>,
+    /// The in-app picker, when shown.
+    pub picker: Option<super::file_picker::FilePicker>,
+    /// A file chosen in the in-app picker, not yet loaded.
+    picked: Option<PathBuf>,
     /// The request that produced the current dataset (saved in sessions).
     pub last_request: Option<LoadRequest>,
     /// The request being loaded now.
@@ -349,6 +356,9 @@ impl Default for DataTab {
             sort: SortKey::Column,
             descending: false,
             dialog: None,
+            dialog_started: None,
+            picker: None,
+            picked: None,
             last_request: None,
             pending_request: None,
         }
@@ -386,9 +396,14 @@ impl DataTab {
 
     /// Open the native file dialog on its own thread (never blocks the UI).
     pub fn open_dialog(&mut self, wake: Wake) {
-        if self.dialog.is_some() {
+        if self.dialog.is_some() || self.picker.is_some() {
             return;
         }
+        if std::env::var("ISINGSCOPE_FILE_PICKER").is_ok_and(|v| v == "builtin") {
+            self.open_picker("The built-in file picker (ISINGSCOPE_FILE_PICKER=builtin).");
+            return;
+        }
+        self.dialog_started = Some(std::time::Instant::now());
         let (tx, rx) = channel();
         let spawned = std::thread::Builder::new()
             .name("isingscope: file dialog".into())
@@ -402,15 +417,52 @@ impl DataTab {
             });
         if spawned.is_ok() {
             self.dialog = Some(rx);
+        } else {
+            self.open_picker("The system file dialog could not be started; pick the file here.");
         }
+    }
+
+    /// Show the in-app picker at the folder of the path typed (else the
+    /// working directory).
+    pub fn open_picker(&mut self, note: &str) {
+        let typed = PathBuf::from(self.path_text.trim());
+        let dir = if typed.is_dir() {
+            Some(typed)
+        } else {
+            typed
+                .parent()
+                .filter(|p| p.is_dir())
+                .map(|p| p.to_path_buf())
+        };
+        let dir = dir
+            .filter(|d| !d.as_os_str().is_empty())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        self.picker = Some(super::file_picker::FilePicker::new(dir, note));
     }
 
     /// The file picked in the dialog, once.
     pub fn poll_dialog(&mut self) -> Option<PathBuf> {
+        if let Some(p) = self.picked.take() {
+            self.path_text = p.display().to_string();
+            return Some(p);
+        }
         let rx = self.dialog.as_ref()?;
         match rx.try_recv() {
             Ok(p) => {
                 self.dialog = None;
+                // Nothing within half a second: no dialog was shown (no
+                // desktop portal or dialog program); a person takes longer
+                // to cancel one.
+                let instant = self
+                    .dialog_started
+                    .take()
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(500));
+                if p.is_none() && instant {
+                    self.open_picker(
+                        "No system file dialog is available here (no desktop portal or dialog program answered); pick the file or Kilosort folder below.",
+                    );
+                }
                 p
             }
             Err(std::sync::mpsc::TryRecvError::Empty) => None,
@@ -430,6 +482,16 @@ impl DataTab {
         commands: &mut Vec<Command>,
     ) {
         ui.heading("Data");
+        if let Some(picker) = &mut self.picker {
+            match picker.ui(ui.ctx()) {
+                super::file_picker::PickerAction::None => {}
+                super::file_picker::PickerAction::Picked(p) => {
+                    self.picked = Some(p);
+                    self.picker = None;
+                }
+                super::file_picker::PickerAction::Closed => self.picker = None,
+            }
+        }
         ui.horizontal(|ui| {
             let label = ui.label("File or folder:");
             ui.add(

@@ -10,6 +10,7 @@
 pub mod couplings_tab;
 pub mod data_tab;
 pub mod dataset;
+pub mod file_picker;
 pub mod fit_tab;
 pub mod meanfield_lab;
 pub mod phase_lab;
