@@ -344,6 +344,7 @@ fn scatter_ui(
         .fold(f64::NEG_INFINITY, f64::max);
     let pts: Vec<[f64; 2]> = xs.iter().zip(&ys).map(|(&a, &b)| [a, b]).collect();
     Plot::new("couplings_scatter")
+        .allow_scroll(false)
         .width(size)
         .height(size)
         .data_aspect(1.0)

@@ -526,6 +526,7 @@ impl FitTab {
                 _ => "objective".to_string(),
             };
             Plot::new("fit_convergence")
+                .allow_scroll(false)
                 .height(180.0)
                 .x_axis_label("iteration")
                 .y_axis_label(y_label)
@@ -699,6 +700,7 @@ fn cv_plot(ui: &mut egui::Ui, cv: &crate::fit::cv::CvResult) {
         .map(|(&a, &b)| [a, b])
         .collect();
     Plot::new("cv_curve")
+        .allow_scroll(false)
         .height(140.0)
         .x_axis_label("log10 L2")
         .show(ui, |plot| {
@@ -755,6 +757,7 @@ fn scatter_ui(ui: &mut egui::Ui, name: &str, x: &[f64], y: &[f64]) {
     let hi = x.iter().chain(y).copied().fold(f64::NEG_INFINITY, f64::max);
     let pts: Vec<[f64; 2]> = x.iter().zip(y).map(|(&a, &b)| [a, b]).collect();
     Plot::new(format!("check_{name}"))
+        .allow_scroll(false)
         .height(200.0)
         .data_aspect(1.0)
         .x_axis_label("observed")

@@ -492,6 +492,7 @@ impl StateSpaceTab {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(500));
             Plot::new("ss_evidence_live")
+                .allow_scroll(false)
                 .height(160.0)
                 .x_grid_spacer(super::plots::nice_grid_marks)
                 .y_grid_spacer(super::plots::nice_grid_marks)
@@ -623,6 +624,7 @@ impl StateSpaceTab {
                     };
                     let pts: Vec<[f64; 2]> = x.iter().zip(&y).map(|(&a, &b)| [a, b]).collect();
                     Plot::new("ss_scatter")
+                        .allow_scroll(false)
                         .width(size)
                         .height(size)
                         .data_aspect(1.0)
@@ -661,6 +663,7 @@ impl StateSpaceTab {
             ui.vertical(|ui| {
                 ui.label("Fields h_i(t), ±1.645 s.d. (units 0–2)");
                 Plot::new("ss_fields")
+                    .allow_scroll(false)
                     .width(width)
                     .height(170.0)
                     .x_axis_label("transition t (bin t to t+1)")
@@ -694,6 +697,7 @@ impl StateSpaceTab {
                     .map(|(t, &v)| [t as f64, v])
                     .collect();
                 Plot::new("ss_rate")
+                    .allow_scroll(false)
                     .width(width)
                     .height(170.0)
                     .x_axis_label("transition t (bin t to t+1)")
@@ -709,6 +713,7 @@ impl StateSpaceTab {
                     v.iter().enumerate().map(|(t, &y)| [t as f64, y]).collect()
                 };
                 Plot::new("ss_flow")
+                    .allow_scroll(false)
                     .width(width)
                     .height(170.0)
                     .legend(egui_plot::Legend::default())
@@ -733,6 +738,7 @@ impl StateSpaceTab {
             let hi: Vec<f64> = mean.iter().zip(&sd).map(|(m, s)| m + 1.96 * s).collect();
             let truth = o.truth.as_ref();
             Plot::new("ss_cell")
+                .allow_scroll(false)
                 .height(150.0)
                 .x_axis_label("transition t (bin t to t+1)")
                 .legend(egui_plot::Legend::default())
