@@ -437,6 +437,7 @@ impl IsingScopeApp {
             }
             RunningJob::Fit(j) => {
                 if let Some(r) = j.poll() {
+                    let restored = j.label == RECHECK_LABEL;
                     self.job = None;
                     match r {
                         Ok(mut fit) => {
@@ -447,6 +448,9 @@ impl IsingScopeApp {
                             self.fit_settings_of_current = self.running_fit_settings.take();
                             self.message = Some(match warning {
                                 Some(w) => (true, format!("Fit finished with a warning: {w}")),
+                                None if restored => {
+                                    (false, "Restored the session's fit and its checks.".into())
+                                }
                                 None => (false, "Fit finished.".into()),
                             });
                         }
@@ -496,13 +500,16 @@ impl IsingScopeApp {
         self.model.dataset = Some(ds.clone());
         // A restored fit comes back with its checks (the model check and
         // log-likelihoods), recomputed from the saved J and H.
-        if let Some(saved) = self.model.fit.clone() {
+        // (Not when a new fit follows the load anyway.)
+        if let Some(saved) = self.model.fit.clone()
+            && !self.fit_after_load
+        {
             let req = fit_settings.clone().unwrap_or(fit_tab::FitSettings {
                 holdout: false,
                 ..self.fit.settings()
             });
             self.running_fit_settings = fit_settings;
-            let job = Job::spawn("Checking the restored fit", self.wake.clone(), move |ctx| {
+            let job = Job::spawn(RECHECK_LABEL, self.wake.clone(), move |ctx| {
                 fit_tab::recheck_fit(saved, &req, &ds, ctx)
             });
             self.job = Some(RunningJob::Fit(job));
@@ -908,6 +915,9 @@ impl IsingScopeApp {
         }
     }
 }
+
+/// The job that recomputes a restored fit's checks.
+const RECHECK_LABEL: &str = "Checking the restored fit";
 
 /// `p` made absolute (canonical when it exists).
 fn absolute(p: PathBuf) -> PathBuf {
