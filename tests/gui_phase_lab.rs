@@ -474,12 +474,12 @@ fn a_sweep_from_other_parameters_is_marked_stale() {
     set_slider(&mut h, "N", 16.0);
     h.get_by_label("Run sweep").click();
     h.run_steps(2);
-    assert!(!h.state().phase_lab().sweep_stale());
+    assert!(!h.state().phase_lab().sweep_is_stale());
     set_slider(&mut h, "ΔJ", 0.9);
-    assert!(h.state().phase_lab().sweep_stale());
-    h.get_by_label_contains("from other parameters than the sliders'");
+    assert!(h.state().phase_lab().sweep_is_stale());
+    h.get_by_label_contains("Stale: this sweep was run with");
     // Moving the scanned parameter (β) does not make a β sweep stale.
     set_slider(&mut h, "ΔJ", 0.5);
     set_slider(&mut h, "β", 3.0);
-    assert!(!h.state().phase_lab().sweep_stale());
+    assert!(!h.state().phase_lab().sweep_is_stale());
 }

@@ -12,7 +12,7 @@ use super::plots::{HeatmapData, HeatmapView, correlation_and_r2, symmetric_limit
 use super::{AppModel, Command};
 
 /// Which matrix a panel shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MatrixSource {
     /// The latest fit.
     Fitted,
@@ -30,7 +30,7 @@ impl MatrixSource {
 }
 
 /// How the fitted couplings are shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CouplingView {
     /// The couplings J.
     J,
@@ -56,6 +56,48 @@ pub struct CouplingsTab {
     right_view: HeatmapView,
     /// The cell under the pointer, for tests and the read-out.
     pub hovered: Option<(usize, usize)>,
+    /// Where the left heatmap was drawn last frame (for tests).
+    pub heatmap_rect: Option<egui::Rect>,
+}
+
+/// The Couplings tab's view choices (saved in sessions).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CouplingsViewState {
+    /// J, z or significant-only.
+    pub view: CouplingView,
+    /// The left panel's matrix.
+    pub left: MatrixSource,
+    /// Whether the second panel and the scatter are shown.
+    pub compare: bool,
+}
+
+impl Default for CouplingsViewState {
+    fn default() -> Self {
+        let t = CouplingsTab::default();
+        Self {
+            view: t.view,
+            left: t.left,
+            compare: t.compare,
+        }
+    }
+}
+
+impl CouplingsTab {
+    /// The view choices to save in a session.
+    pub fn view_state(&self) -> CouplingsViewState {
+        CouplingsViewState {
+            view: self.view,
+            left: self.left,
+            compare: self.compare,
+        }
+    }
+    /// Restore saved view choices.
+    pub fn apply_view_state(&mut self, v: &CouplingsViewState) {
+        self.view = v.view;
+        self.left = v.left;
+        self.compare = v.compare;
+    }
 }
 
 impl Default for CouplingsTab {
@@ -68,6 +110,7 @@ impl Default for CouplingsTab {
             left_view: HeatmapView::new("couplings_left"),
             right_view: HeatmapView::new("couplings_right"),
             hovered: None,
+            heatmap_rect: None,
         }
     }
 }
@@ -239,10 +282,14 @@ impl CouplingsTab {
             .max(120.0);
         self.hovered = None;
         ui.horizontal_top(|ui| {
-            for (view, m, title) in [
+            let mut rects = [None, None];
+            for (k, (view, m, title)) in [
                 (&mut self.left_view, &left, self.left.title()),
                 (&mut self.right_view, &right, right_source.title()),
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 let Some((j, generation)) = m else { continue };
                 ui.vertical(|ui| {
                     ui.strong(title);
@@ -261,8 +308,10 @@ impl CouplingsTab {
                     if resp.hovered.is_some() {
                         self.hovered = resp.hovered;
                     }
+                    rects[k] = resp.rect;
                 });
             }
+            self.heatmap_rect = rects[0];
             if let (Some((a, _)), Some((b, _))) = (&left, &right) {
                 ui.vertical(|ui| {
                     scatter_ui(ui, a, b, self.left.title(), right_source.title(), size)
@@ -295,6 +344,7 @@ fn scatter_ui(
         .fold(f64::NEG_INFINITY, f64::max);
     let pts: Vec<[f64; 2]> = xs.iter().zip(&ys).map(|(&a, &b)| [a, b]).collect();
     Plot::new("couplings_scatter")
+        .allow_scroll(false)
         .width(size)
         .height(size)
         .data_aspect(1.0)

@@ -197,6 +197,7 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
                 .collect();
             let locations = binned.units.iter().map(|u| location(u.id)).collect();
             let merged = binned.merged_spikes();
+            let spikes: Vec<u64> = binned.units.iter().map(|u| u.spikes).collect();
             let mut ds = Dataset::new(
                 name,
                 source,
@@ -206,6 +207,7 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
                 locations,
                 binned.bin_ms * 1e-3,
             );
+            ds.set_spike_counts(&spikes);
             if merged > 0 {
                 ds.notes.push(format!(
                     "{merged} spikes fell into a bin that already had a spike of the same unit and were merged (bins are binary); a smaller bin width keeps them apart."
@@ -261,12 +263,17 @@ pub fn simulate_dataset(
 }
 
 /// Columns of the unit table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SortKey {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SortKey {
+    /// Column index in the raster.
     Column,
+    /// Unit id.
     Id,
+    /// Quality label.
     Label,
+    /// Brain location.
     Location,
+    /// Firing rate.
     Rate,
 }
 
@@ -286,10 +293,51 @@ pub struct DataTab {
     sort: SortKey,
     descending: bool,
     dialog: Option<Receiver<Option<PathBuf>>>,
+    /// When the native dialog was opened (one that closes at once with
+    /// nothing is taken as "not available here").
+    dialog_started: Option<std::time::Instant>,
+    /// The in-app picker, when shown.
+    pub picker: Option<super::file_picker::FilePicker>,
+    /// A file chosen in the in-app picker, not yet loaded.
+    picked: Option<PathBuf>,
     /// The request that produced the current dataset (saved in sessions).
     pub last_request: Option<LoadRequest>,
     /// The request being loaded now.
     pub pending_request: Option<LoadRequest>,
+}
+
+/// How the unit table is sorted (saved in sessions).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DataViewState {
+    /// The sort column.
+    pub sort: SortKey,
+    /// Descending order.
+    pub descending: bool,
+}
+
+impl Default for DataViewState {
+    fn default() -> Self {
+        Self {
+            sort: SortKey::Column,
+            descending: false,
+        }
+    }
+}
+
+impl DataTab {
+    /// The unit table's sort, to save in a session.
+    pub fn view_state(&self) -> DataViewState {
+        DataViewState {
+            sort: self.sort,
+            descending: self.descending,
+        }
+    }
+    /// Restore a saved sort.
+    pub fn apply_view_state(&mut self, v: &DataViewState) {
+        self.sort = v.sort;
+        self.descending = v.descending;
+    }
 }
 
 impl Default for DataTab {
@@ -308,6 +356,9 @@ impl Default for DataTab {
             sort: SortKey::Column,
             descending: false,
             dialog: None,
+            dialog_started: None,
+            picker: None,
+            picked: None,
             last_request: None,
             pending_request: None,
         }
@@ -345,9 +396,14 @@ impl DataTab {
 
     /// Open the native file dialog on its own thread (never blocks the UI).
     pub fn open_dialog(&mut self, wake: Wake) {
-        if self.dialog.is_some() {
+        if self.dialog.is_some() || self.picker.is_some() {
             return;
         }
+        if std::env::var("ISINGSCOPE_FILE_PICKER").is_ok_and(|v| v == "builtin") {
+            self.open_picker("The built-in file picker (ISINGSCOPE_FILE_PICKER=builtin).");
+            return;
+        }
+        self.dialog_started = Some(std::time::Instant::now());
         let (tx, rx) = channel();
         let spawned = std::thread::Builder::new()
             .name("isingscope: file dialog".into())
@@ -361,15 +417,52 @@ impl DataTab {
             });
         if spawned.is_ok() {
             self.dialog = Some(rx);
+        } else {
+            self.open_picker("The system file dialog could not be started; pick the file here.");
         }
+    }
+
+    /// Show the in-app picker at the folder of the path typed (else the
+    /// working directory).
+    pub fn open_picker(&mut self, note: &str) {
+        let typed = PathBuf::from(self.path_text.trim());
+        let dir = if typed.is_dir() {
+            Some(typed)
+        } else {
+            typed
+                .parent()
+                .filter(|p| p.is_dir())
+                .map(|p| p.to_path_buf())
+        };
+        let dir = dir
+            .filter(|d| !d.as_os_str().is_empty())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        self.picker = Some(super::file_picker::FilePicker::new(dir, note));
     }
 
     /// The file picked in the dialog, once.
     pub fn poll_dialog(&mut self) -> Option<PathBuf> {
+        if let Some(p) = self.picked.take() {
+            self.path_text = p.display().to_string();
+            return Some(p);
+        }
         let rx = self.dialog.as_ref()?;
         match rx.try_recv() {
             Ok(p) => {
                 self.dialog = None;
+                // Nothing within half a second: no dialog was shown (no
+                // desktop portal or dialog program); a person takes longer
+                // to cancel one.
+                let instant = self
+                    .dialog_started
+                    .take()
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(500));
+                if p.is_none() && instant {
+                    self.open_picker(
+                        "No system file dialog is available here (no desktop portal or dialog program answered); pick the file or Kilosort folder below.",
+                    );
+                }
                 p
             }
             Err(std::sync::mpsc::TryRecvError::Empty) => None,
@@ -389,6 +482,16 @@ impl DataTab {
         commands: &mut Vec<Command>,
     ) {
         ui.heading("Data");
+        if let Some(picker) = &mut self.picker {
+            match picker.ui(ui.ctx()) {
+                super::file_picker::PickerAction::None => {}
+                super::file_picker::PickerAction::Picked(p) => {
+                    self.picked = Some(p);
+                    self.picker = None;
+                }
+                super::file_picker::PickerAction::Closed => self.picker = None,
+            }
+        }
         ui.horizontal(|ui| {
             let label = ui.label("File or folder:");
             ui.add(
@@ -536,7 +639,10 @@ impl DataTab {
                         clicked = Some(key);
                     }
                 }
-                ui.label("spikes");
+                ui.label("spikes")
+                    .on_hover_text("counted from the spike times, before binning");
+                ui.label("active bins")
+                    .on_hover_text("fraction of the unit's bins with a spike");
                 ui.end_row();
                 let order = self.sorted(ds);
                 for &i in order.iter().take(2000) {
@@ -546,7 +652,8 @@ impl DataTab {
                     ui.label(&u.label);
                     ui.label(&u.location);
                     ui.label(format!("{:.2}", u.rate_hz));
-                    ui.label(u.active_bins.to_string());
+                    ui.label(u.spikes.to_string());
+                    ui.label(format!("{:.2} %", 100.0 * u.active_fraction));
                     ui.end_row();
                 }
             });

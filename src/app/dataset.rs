@@ -19,10 +19,16 @@ pub struct UnitInfo {
     pub label: String,
     /// Brain location, when the file gives one.
     pub location: String,
-    /// Spikes (active bins) in the raster.
+    /// Active bins in the raster (summed over trials).
     pub active_bins: u64,
-    /// Rate in Hz (active bins per second of recording).
+    /// Spikes in the binned windows, counted from the spike times before
+    /// binning (several spikes in one bin count each); for a raster file,
+    /// which has no spike times, the active bins.
+    pub spikes: u64,
+    /// True rate in Hz: `spikes` per second of the binned windows (R·T·w).
     pub rate_hz: f64,
+    /// Fraction of the unit's bins that are active (`active_bins / (R·T)`).
+    pub active_fraction: f64,
 }
 
 /// Known generating parameters (simulated data only).
@@ -69,7 +75,8 @@ impl Dataset {
         bin_seconds: f64,
     ) -> Self {
         let counts = raster.unit_counts();
-        let seconds = (raster.n_trials() * raster.n_bins()) as f64 * bin_seconds;
+        let bins = (raster.n_trials() * raster.n_bins()) as f64;
+        let seconds = bins * bin_seconds;
         let n = raster.n_units();
         let units = (0..n)
             .map(|i| UnitInfo {
@@ -77,8 +84,14 @@ impl Dataset {
                 label: labels.get(i).cloned().unwrap_or_default(),
                 location: locations.get(i).cloned().unwrap_or_default(),
                 active_bins: counts[i],
+                spikes: counts[i],
                 rate_hz: if seconds > 0.0 {
                     counts[i] as f64 / seconds
+                } else {
+                    0.0
+                },
+                active_fraction: if bins > 0.0 {
+                    counts[i] as f64 / bins
                 } else {
                     0.0
                 },
@@ -94,6 +107,24 @@ impl Dataset {
             truth: None,
             pyramid,
             notes: Vec::new(),
+        }
+    }
+
+    /// Set each unit's spike count (column order) from the spike times
+    /// before binning, and its rate from it (spikes per second of the
+    /// binned windows). Counts of the wrong length are ignored.
+    pub fn set_spike_counts(&mut self, spikes: &[u64]) {
+        if spikes.len() != self.units.len() {
+            return;
+        }
+        let seconds = (self.raster.n_trials() * self.raster.n_bins()) as f64 * self.bin_seconds;
+        for (u, &s) in self.units.iter_mut().zip(spikes) {
+            u.spikes = s;
+            u.rate_hz = if seconds > 0.0 {
+                s as f64 / seconds
+            } else {
+                0.0
+            };
         }
     }
 

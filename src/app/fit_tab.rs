@@ -115,16 +115,7 @@ pub fn run_fit(
             ds.name
         ));
     }
-    let holdout = if !req.holdout {
-        Holdout::None
-    } else if req.holdout_trials && raster.n_trials() >= 5 {
-        Holdout::Trials { every: 5 }
-    } else if t >= 20 {
-        Holdout::Block { fraction: 0.2 }
-    } else {
-        Holdout::None
-    };
-    let parts = check::split(raster, holdout).map_err(message)?;
+    let parts = check::split(raster, holdout_of(req, raster)).map_err(message)?;
     let is_ml = req.method == FitMethod::MaximumLikelihood;
     let cv = if is_ml && req.l2_cv {
         Some(
@@ -140,6 +131,59 @@ pub fn run_fit(
     }
     let (h, j, info) = fit_couplings(&req, &parts.train, ctx)?;
     ctx.stop.check().map_err(message)?;
+    checked_fit(&req, raster, parts, h, j, info, cv, ctx)
+}
+
+/// Re-run the checks of a fit restored from a session (J, H and the
+/// convergence record were saved; the check's simulated moments, standard
+/// errors and log-likelihoods were not): the same hold-out split as
+/// `req` (deterministic), the same seeded model check, so the Fit tab looks
+/// as it did when saved. A cross-validation curve is not recomputed (it
+/// would refit every fold); the standard errors need the L2 actually used,
+/// so they are left out after a CV choice.
+pub fn recheck_fit(
+    saved: FittedModel,
+    req: &FitRequest,
+    ds: &Dataset,
+    ctx: &JobContext<FittedModel>,
+) -> Result<FittedModel, String> {
+    let raster = &ds.raster;
+    let parts = check::split(raster, holdout_of(req, raster)).map_err(message)?;
+    let mut req = req.clone();
+    req.l2_cv = false;
+    let mut fit = checked_fit(&req, raster, parts, saved.h, saved.j, saved.info, None, ctx)?;
+    fit.method = saved.method;
+    Ok(fit)
+}
+
+/// The hold-out the settings ask for, where the raster allows it: every
+/// 5th trial (at least 5 trials), else the last 20 % of bins (at least 20).
+fn holdout_of(req: &FitRequest, raster: &crate::spikes::SpikeRaster) -> Holdout {
+    if !req.holdout {
+        Holdout::None
+    } else if req.holdout_trials && raster.n_trials() >= 5 {
+        Holdout::Trials { every: 5 }
+    } else if raster.n_bins() >= 20 {
+        Holdout::Block { fraction: 0.2 }
+    } else {
+        Holdout::None
+    }
+}
+
+/// The fitted model with its checks (hold-out gain, standard errors of an
+/// ML fit, the warning, the simulated moments).
+#[allow(clippy::too_many_arguments)]
+fn checked_fit(
+    req: &FitRequest,
+    raster: &crate::spikes::SpikeRaster,
+    parts: check::Split,
+    h: DVector<f64>,
+    j: DMatrix<f64>,
+    info: crate::progress::FitInfo,
+    cv: Option<crate::fit::cv::CvResult>,
+    ctx: &JobContext<FittedModel>,
+) -> Result<FittedModel, String> {
+    let is_ml = req.method == FitMethod::MaximumLikelihood;
     let h_ind = check::independent_fields(&parts.train);
     let train_gain = check::ll_gain(&parts.train, &h, &j, &h_ind, false).map_err(message)?;
     let gain = match &parts.test {
@@ -280,7 +324,9 @@ fn fit_couplings(
 pub struct FitTab {
     settings: FitSettings,
     export_dir: String,
-    export_message: Option<String>,
+    /// The last export's message and the generation of the fit it wrote
+    /// (shown only while that fit is the current one).
+    export_message: Option<(u64, String)>,
     /// Sort the gain table by gain (largest first) instead of by unit.
     sort_by_gain: bool,
     // --- issue 13: reliability checks (surrogate, split half) ---
@@ -374,8 +420,22 @@ impl FitTab {
         ui.heading("Fit couplings and fields");
         let trials = model.dataset.as_ref().map_or(1, |d| d.raster.n_trials());
         ui.horizontal(|ui| {
-            ui.label("Method:");
-            egui::ComboBox::from_label("fit method")
+            // Run first and a fixed-width method box: choosing a method
+            // never moves the buttons under the cursor.
+            let ready = model.dataset.is_some() && !busy;
+            if ui
+                .add_enabled(ready, egui::Button::new("Run fit"))
+                .clicked()
+            {
+                commands.push(Command::Fit(self.settings.clone()));
+            }
+            if busy && ui.button("Cancel fit").clicked() {
+                commands.push(Command::CancelJob);
+            }
+            ui.separator();
+            let l = ui.label("fit method");
+            egui::ComboBox::from_id_salt("fit_method")
+                .width(300.0)
                 .selected_text(self.settings.method.title())
                 .show_ui(ui, |ui| {
                     ui.selectable_value(
@@ -387,16 +447,26 @@ impl FitTab {
                         let f = FitMethod::MeanField(m);
                         ui.selectable_value(&mut self.settings.method, f, f.title());
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
+            // The L2 penalty belongs to exact maximum likelihood; with CV
+            // it is chosen for the user.
             let is_ml = self.settings.method == FitMethod::MaximumLikelihood;
+            let l = ui.label("L2 penalty");
             ui.add_enabled(
-                !(is_ml && self.settings.l2_cv),
+                is_ml && !self.settings.l2_cv,
                 egui::Slider::new(&mut self.settings.l2, 0.0..=1.0)
                     .logarithmic(true)
                     .smallest_positive(1e-6)
-                    .fixed_decimals(6)
-                    .text("L2 penalty"),
-            );
+                    .fixed_decimals(6),
+            )
+            .labelled_by(l.id)
+            .on_disabled_hover_text(if is_ml {
+                "chosen by cross-validation"
+            } else {
+                "applies to exact maximum likelihood only"
+            });
             ui.add_enabled(
                 is_ml,
                 egui::Checkbox::new(&mut self.settings.l2_cv, "choose L2 by 5-fold CV"),
@@ -424,17 +494,17 @@ impl FitTab {
                     self.settings.holdout_trials = false;
                 }
             });
-            let ready = model.dataset.is_some() && !busy;
-            if ui
-                .add_enabled(ready, egui::Button::new("Run fit"))
-                .clicked()
-            {
-                commands.push(Command::Fit(self.settings.clone()));
-            }
-            if busy && ui.button("Cancel fit").clicked() {
-                commands.push(Command::CancelJob);
-            }
         });
+        let running = trace.is_some();
+        if running && let Some(f) = &model.fit {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "A new fit is running: everything below is from the previous fit ({}) until it finishes.",
+                    f.method
+                ),
+            );
+        }
         if let Some(check) = model.fit.as_ref().and_then(|f| f.check.as_ref()) {
             match &check.warning {
                 Some(w) => {
@@ -465,6 +535,7 @@ impl FitTab {
         ui.columns(2, |cols| {
             let ui = &mut cols[0];
             ui.label(match &model.fit {
+                _ if running => "Convergence of the running fit (objective so far)".to_string(),
                 Some(f) => format!(
                     "{}: {} iterations, {}",
                     f.method, f.info.iterations, f.info.reason
@@ -477,9 +548,17 @@ impl FitTab {
                 .enumerate()
                 .map(|(k, &v)| [k as f64 + 1.0, v])
                 .collect();
+            let y_label = match &model.fit {
+                Some(f) if !running => f.info.objective_name.clone(),
+                _ => "objective".to_string(),
+            };
             Plot::new("fit_convergence")
+                .allow_scroll(false)
                 .height(180.0)
                 .x_axis_label("iteration")
+                .y_axis_label(y_label)
+                .x_grid_spacer(super::plots::nice_grid_marks)
+                .y_grid_spacer(super::plots::nice_grid_marks)
                 .show(ui, |plot| {
                     plot.line(Line::new("objective", PlotPoints::from(pts)))
                 });
@@ -522,15 +601,18 @@ impl FitTab {
                     .as_ref()
                     .map(|d| d.units.clone())
                     .unwrap_or_default();
-                self.export_message = Some(match export_fit(fit, &units, &dir) {
+                let m = match export_fit(fit, &units, &dir) {
                     Ok(()) => format!(
                         "Wrote J.csv, H.csv, J.npy, H.npy, units.csv to {}",
                         dir.display()
                     ),
                     Err(e) => e,
-                });
+                };
+                self.export_message = Some((fit.generation, m));
             }
-            if let Some(m) = &self.export_message {
+            if let Some((generation, m)) = &self.export_message
+                && *generation == fit.generation
+            {
                 ui.label(m);
             }
         });
@@ -646,6 +728,7 @@ fn cv_plot(ui: &mut egui::Ui, cv: &crate::fit::cv::CvResult) {
         .map(|(&a, &b)| [a, b])
         .collect();
     Plot::new("cv_curve")
+        .allow_scroll(false)
         .height(140.0)
         .x_axis_label("log10 L2")
         .show(ui, |plot| {
@@ -702,6 +785,7 @@ fn scatter_ui(ui: &mut egui::Ui, name: &str, x: &[f64], y: &[f64]) {
     let hi = x.iter().chain(y).copied().fold(f64::NEG_INFINITY, f64::max);
     let pts: Vec<[f64; 2]> = x.iter().zip(y).map(|(&a, &b)| [a, b]).collect();
     Plot::new(format!("check_{name}"))
+        .allow_scroll(false)
         .height(200.0)
         .data_aspect(1.0)
         .x_axis_label("observed")

@@ -10,6 +10,7 @@
 pub mod couplings_tab;
 pub mod data_tab;
 pub mod dataset;
+pub mod file_picker;
 pub mod fit_tab;
 pub mod lessons;
 pub mod meanfield_lab;
@@ -163,6 +164,15 @@ pub struct IsingScopeApp {
     presentation: (bool, Option<bool>),
     /// The enlarged plot as last seen, and a session's request.
     enlarged: (Option<String>, Option<Option<String>>),
+    /// A raster view from a session, applied with its dataset (loading
+    /// resets the view, so it must come after).
+    pending_raster_view: Option<raster_tab::RasterViewState>,
+    /// The settings of the fit job that runs (None: an opened folder).
+    running_fit_settings: Option<fit_tab::FitRequest>,
+    /// The settings the current fit was made with (saved in sessions).
+    fit_settings_of_current: Option<fit_tab::FitRequest>,
+    /// The restored fit's settings, waiting for its dataset.
+    pending_fit_settings: Option<fit_tab::FitRequest>,
     /// Start a fit (default settings) once the next dataset has loaded.
     pub fit_after_load: bool,
     /// Result messages of window captures (written off the UI thread).
@@ -170,6 +180,19 @@ pub struct IsingScopeApp {
     wake: Wake,
     /// Frames drawn, for the responsiveness test.
     pub frames: u64,
+    /// Where the current tab's scrolled body was drawn last frame (tests).
+    pub tab_viewport: Option<TabViewport>,
+}
+
+/// The visible part of a scrolling tab body, in points.
+#[derive(Clone, Copy, Debug)]
+pub struct TabViewport {
+    /// The visible rectangle.
+    pub rect: egui::Rect,
+    /// Height of everything the tab laid out.
+    pub content_height: f32,
+    /// How far it is scrolled down.
+    pub offset: f32,
 }
 
 /// Where the app starts.
@@ -211,10 +234,15 @@ impl IsingScopeApp {
             pending_order: None,
             presentation: (false, None),
             enlarged: (None, None),
+            pending_raster_view: None,
+            running_fit_settings: None,
+            fit_settings_of_current: None,
+            pending_fit_settings: None,
             fit_after_load: false,
             capture_rx: None,
             wake,
             frames: 0,
+            tab_viewport: None,
         };
         app.apply_theme(&cc.egui_ctx);
         match startup {
@@ -254,6 +282,21 @@ impl IsingScopeApp {
     /// The current model state (read-only; for tests).
     pub fn model(&self) -> &AppModel {
         &self.model
+    }
+
+    /// The Couplings tab (for tests).
+    pub fn couplings(&self) -> &couplings_tab::CouplingsTab {
+        &self.couplings
+    }
+
+    /// The Data tab (for tests).
+    pub fn data(&self) -> &data_tab::DataTab {
+        &self.data
+    }
+
+    /// The Fit tab (for tests).
+    pub fn fit_tab(&self) -> &fit_tab::FitTab {
+        &self.fit
     }
 
     /// The state-space tab (for tests).
@@ -316,6 +359,8 @@ impl IsingScopeApp {
         // A session's fit and unit order belong to the session's own load.
         self.pending_fit = None;
         self.pending_order = None;
+        self.pending_raster_view = None;
+        self.pending_fit_settings = None;
         self.data.apply_request(&req);
         self.data.pending_request = Some(req.clone());
         let job = Job::spawn(
@@ -332,6 +377,8 @@ impl IsingScopeApp {
         }
         self.pending_fit = None;
         self.pending_order = None;
+        self.pending_raster_view = None;
+        self.pending_fit_settings = None;
         self.data.pending_request = None;
         let job = Job::spawn("Simulating", self.wake.clone(), move |ctx| {
             data_tab::simulate_dataset(&req, ctx)
@@ -347,6 +394,7 @@ impl IsingScopeApp {
             self.message = Some((true, "Load a dataset before fitting.".into()));
             return;
         };
+        self.running_fit_settings = Some(req.clone());
         let job = Job::spawn(
             format!("Fitting ({})", req.method.title()),
             self.wake.clone(),
@@ -363,6 +411,7 @@ impl IsingScopeApp {
             self.message = Some((true, "Load the raster the fit came from first.".into()));
             return;
         };
+        self.running_fit_settings = None;
         let job = Job::spawn("Opening fit folder", self.wake.clone(), move |ctx| {
             fit_tab::load_fit_folder(&dir, &ds, ctx)
         });
@@ -387,6 +436,8 @@ impl IsingScopeApp {
                         Err(e) => {
                             self.pending_fit = None;
                             self.pending_order = None;
+                            self.pending_raster_view = None;
+                            self.pending_fit_settings = None;
                             self.message = Some((true, e));
                         }
                     }
@@ -394,6 +445,7 @@ impl IsingScopeApp {
             }
             RunningJob::Fit(j) => {
                 if let Some(r) = j.poll() {
+                    let restored = j.label == RECHECK_LABEL;
                     self.job = None;
                     match r {
                         Ok(mut fit) => {
@@ -401,8 +453,12 @@ impl IsingScopeApp {
                             fit.generation = self.model.generation * 1000 + 1;
                             let warning = fit.check.as_ref().and_then(|c| c.warning.clone());
                             self.model.fit = Some(fit);
+                            self.fit_settings_of_current = self.running_fit_settings.take();
                             self.message = Some(match warning {
                                 Some(w) => (true, format!("Fit finished with a warning: {w}")),
+                                None if restored => {
+                                    (false, "Restored the session's fit and its checks.".into())
+                                }
                                 None => (false, "Fit finished.".into()),
                             });
                         }
@@ -442,8 +498,30 @@ impl IsingScopeApp {
                 f.generation = self.model.generation * 1000 + 1;
                 f
             });
-        self.raster.reset_view();
-        self.model.dataset = Some(Arc::new(ds));
+        let fit_settings = self.pending_fit_settings.take();
+        self.fit_settings_of_current = fit_settings.clone();
+        match self.pending_raster_view.take() {
+            Some(v) => self.raster.apply_view_state(&v),
+            None => self.raster.reset_view(),
+        }
+        let ds = Arc::new(ds);
+        self.model.dataset = Some(ds.clone());
+        // A restored fit comes back with its checks (the model check and
+        // log-likelihoods), recomputed from the saved J and H.
+        // (Not when a new fit follows the load anyway.)
+        if let Some(saved) = self.model.fit.clone()
+            && !self.fit_after_load
+        {
+            let req = fit_settings.clone().unwrap_or(fit_tab::FitSettings {
+                holdout: false,
+                ..self.fit.settings()
+            });
+            self.running_fit_settings = fit_settings;
+            let job = Job::spawn(RECHECK_LABEL, self.wake.clone(), move |ctx| {
+                fit_tab::recheck_fit(saved, &req, &ds, ctx)
+            });
+            self.job = Some(RunningJob::Fit(job));
+        }
     }
 
     fn current_session(&self) -> session::Session {
@@ -469,6 +547,14 @@ impl IsingScopeApp {
             order: self.model.order.clone(),
             phase_lab: self.phase_lab.settings.clone(),
             fitted: self.model.fit.as_ref().map(session::SavedFit::from_fit),
+            fitted_settings: self
+                .model
+                .fit
+                .as_ref()
+                .and(self.fit_settings_of_current.clone()),
+            data_view: self.data.view_state(),
+            couplings_view: self.couplings.view_state(),
+            state_space: self.state_space.view_state(),
             meanfield_lab: self.meanfield_lab.settings.clone(),
             presentation: self.presentation.0,
             enlarged_plot: self.enlarged.0.clone(),
@@ -482,6 +568,9 @@ impl IsingScopeApp {
         self.couplings.threshold = s.couplings_threshold;
         self.presentation.1 = Some(s.presentation);
         self.enlarged.1 = Some(s.enlarged_plot.clone());
+        self.couplings.apply_view_state(&s.couplings_view);
+        self.data.apply_view_state(&s.data_view);
+        self.state_space.apply_view_state(&s.state_space);
         self.phase_lab.apply_settings(s.phase_lab.clone());
         let (lab, dropped) = s.meanfield_lab.clone().validated();
         self.meanfield_lab.settings = lab;
@@ -501,6 +590,8 @@ impl IsingScopeApp {
                 if self.busy() {
                     self.pending_fit = s.fitted.clone();
                     self.pending_order = Some(s.order.clone());
+                    self.pending_raster_view = Some(s.raster.clone());
+                    self.pending_fit_settings = s.fitted_settings.clone();
                 }
             } else {
                 self.message = Some((
@@ -800,28 +891,23 @@ impl eframe::App for IsingScopeApp {
         });
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, &mut commands));
         egui::CentralPanel::default().show(ui, |ui| {
-            let busy = self.job.is_some();
-            let trace = self.fit_trace().map(|t| t.to_vec());
-            match self.tab {
-                Tab::Data => self.data.ui(ui, &self.model, busy, &mut commands),
-                Tab::Raster => self.raster.ui(ui, &self.model, &mut commands),
-                Tab::Couplings => self.couplings.ui(ui, &self.model, &mut commands),
-                Tab::Fit => self
-                    .fit
-                    .ui(ui, &self.model, busy, trace.as_deref(), &mut commands),
-                Tab::PhaseLab => self.phase_lab.ui(ui, &self.wake),
-                Tab::MeanFieldLab => {
-                    let fitted = self.model.fit.as_ref().map(|f| (f.h.clone(), f.j.clone()));
-                    self.meanfield_lab.ui(ui, fitted, &self.wake)
-                }
-                Tab::StateSpace => {
-                    let loaded = self
-                        .model
-                        .dataset
-                        .as_ref()
-                        .map(|d| (d.raster.clone(), d.bin_seconds));
-                    self.state_space.ui(ui, loaded, &self.wake)
-                }
+            // The phase lab lays out its own panels and the Mean-field lab
+            // scrolls itself; every other tab scrolls here, so at any window
+            // size its last widget is reachable (the wheel over a plot that
+            // does not zoom scrolls the page).
+            if matches!(self.tab, Tab::PhaseLab | Tab::MeanFieldLab) {
+                self.tab_viewport = None;
+                self.tab_body_ui(ui, &mut commands);
+            } else {
+                let out = egui::ScrollArea::vertical()
+                    .id_salt(("tab_scroll", self.tab.title()))
+                    .auto_shrink(false)
+                    .show(ui, |ui| self.tab_body_ui(ui, &mut commands));
+                self.tab_viewport = Some(TabViewport {
+                    rect: out.inner_rect,
+                    content_height: out.content_size.y,
+                    offset: out.state.clamped_offset().y,
+                });
             }
         });
         for c in commands {
@@ -834,6 +920,38 @@ impl eframe::App for IsingScopeApp {
         eframe::set_value(storage, eframe::APP_KEY, &self.prefs);
     }
 }
+
+impl IsingScopeApp {
+    /// The current tab's body (inside the central panel).
+    fn tab_body_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        let busy = self.job.is_some();
+        let trace = self.fit_trace().map(|t| t.to_vec());
+        match self.tab {
+            Tab::Data => self.data.ui(ui, &self.model, busy, commands),
+            Tab::Raster => self.raster.ui(ui, &self.model, commands),
+            Tab::Couplings => self.couplings.ui(ui, &self.model, commands),
+            Tab::Fit => self
+                .fit
+                .ui(ui, &self.model, busy, trace.as_deref(), commands),
+            Tab::PhaseLab => self.phase_lab.ui(ui, &self.wake),
+            Tab::MeanFieldLab => {
+                let fitted = self.model.fit.as_ref().map(|f| (f.h.clone(), f.j.clone()));
+                self.meanfield_lab.ui(ui, fitted, &self.wake)
+            }
+            Tab::StateSpace => {
+                let loaded = self
+                    .model
+                    .dataset
+                    .as_ref()
+                    .map(|d| (d.raster.clone(), d.bin_seconds));
+                self.state_space.ui(ui, loaded, &self.wake)
+            }
+        }
+    }
+}
+
+/// The job that recomputes a restored fit's checks.
+const RECHECK_LABEL: &str = "Checking the restored fit";
 
 /// `p` made absolute (canonical when it exists).
 fn absolute(p: PathBuf) -> PathBuf {

@@ -234,9 +234,8 @@ pub struct PhaseLab {
     sweep: Vec<SweepPoint>,
     sweep_running: bool,
     sweep_theory: Vec<(f64, SkStationary)>,
-    /// Parameters the sweep on screen was run at: base, scanned J0 (else
-    /// β), networks per point.
-    sweep_meta: Option<(SkParams, bool, usize)>,
+    /// The settings the shown sweep was run with (to mark it stale).
+    sweep_settings: Option<PhaseLabSettings>,
     message: Option<String>,
     rate: (std::time::Instant, u64, f64),
     /// The first [`START_STEPS`] steps after the last restart from all +1
@@ -281,7 +280,7 @@ impl Default for PhaseLab {
             sweep: Vec::new(),
             sweep_running: false,
             sweep_theory: Vec::new(),
-            sweep_meta: None,
+            sweep_settings: None,
             message: None,
             rate: (std::time::Instant::now(), 0, 0.0),
             start_stats: Vec::new(),
@@ -1036,7 +1035,7 @@ impl PhaseLab {
             steps: 500,
             seed: s.seed,
         };
-        self.sweep_meta = Some((req.base, s.sweep_j0, req.repetitions));
+        self.sweep_settings = Some(s.clone());
         self.sweep.clear();
         self.sweep_running = true;
         self.settings.playing = false;
@@ -1576,38 +1575,61 @@ impl PhaseLab {
         [s.value(s.diagram_x), s.value(s.diagram_y)]
     }
 
-    /// Whether the sweep on screen was run at other parameters than the
-    /// sliders' (the held ones, N or the scanned parameter changed).
-    pub fn sweep_stale(&self) -> bool {
-        let Some((base, j0, _)) = self.sweep_meta else {
+    /// Whether the sweep on screen was run with other network or sweep
+    /// settings than the current ones (the swept parameter's own slider
+    /// does not count: the sweep sets it).
+    pub fn sweep_is_stale(&self) -> bool {
+        let Some(then) = &self.sweep_settings else {
             return false;
         };
-        let now = self.settings.sk();
-        let held_same = base.n == now.n
-            && base.dj == now.dj
-            && base.h0 == now.h0
-            && if j0 {
-                base.beta == now.beta
-            } else {
-                base.j0 == now.j0
-            };
-        !held_same || j0 != self.settings.sweep_j0
+        let now = &self.settings;
+        let swept_other = if now.sweep_j0 {
+            then.beta != now.beta
+        } else {
+            then.j0 != now.j0
+        };
+        swept_other
+            || (
+                then.n,
+                then.seed,
+                then.sweep_j0,
+                then.sweep_points,
+                then.sweep_reps,
+            ) != (
+                now.n,
+                now.seed,
+                now.sweep_j0,
+                now.sweep_points,
+                now.sweep_reps,
+            )
+            || (then.dj, then.h0, then.sweep_from, then.sweep_to)
+                != (now.dj, now.h0, now.sweep_from, now.sweep_to)
     }
 
     fn sweep_plot_ui(&self, ui: &mut egui::Ui, size: egui::Vec2) {
-        let x_label = if self.settings.sweep_j0 { "J0" } else { "β" };
-        if self.sweep_stale() {
+        let shown = self.sweep_settings.as_ref().unwrap_or(&self.settings);
+        let x_label = if shown.sweep_j0 { "J0" } else { "β" };
+        if self.sweep_is_stale() {
+            let t = shown;
             ui.colored_label(
                 ui.visuals().warn_fg_color,
-                "These sweep results are from other parameters than the sliders'; run the sweep again.",
+                format!(
+                    "Stale: this sweep was run with N = {}, J0 = {}, ΔJ = {}, H0 = {}, β = {}, seed {}; the parameters have changed since. Press Run sweep to update it.",
+                    t.n, t.j0, t.dj, t.h0, t.beta, t.seed
+                ),
             );
         }
         let lw = line_width(ui.ctx());
         let radius = marker_radius(ui.ctx());
         let theory = &self.sweep_theory;
         let sweep = &self.sweep;
-        let reps = self.sweep_meta.map_or(1, |m| m.2) as f64;
+        let reps = self
+            .sweep_settings
+            .as_ref()
+            .map_or(1, |m| m.sweep_reps.max(2)) as f64;
         Plot::new("lab_sweep")
+            .x_grid_spacer(super::plots::nice_grid_marks)
+            .y_grid_spacer(super::plots::nice_grid_marks)
             .width(size.x)
             .height(size.y)
             .x_axis_label(x_label)

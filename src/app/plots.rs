@@ -172,7 +172,7 @@ impl HeatmapView {
                 {
                     out.hovered = Some((i, j));
                     let label = |k: usize| data.labels.get(k).cloned().unwrap_or(k.to_string());
-                    resp.clone().on_hover_text(format!(
+                    resp.clone().on_hover_text_at_pointer(format!(
                         "to i = {} (t), from j = {} (t−1)\nJ = {:.4}",
                         label(i),
                         label(j),
@@ -426,5 +426,70 @@ mod tests {
         assert!((r - 1.0).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
         let y = [-1.0, -2.0, -4.0];
         assert!((correlation_and_r2(&x, &y).unwrap().0 + 1.0).abs() < 1e-12);
+    }
+}
+
+/// Grid marks at 1, 2 and 5 × 10^k (egui_plot's default steps by powers
+/// of ten, which leaves a short plot with one or two tick labels): the
+/// finest step is the first such value at least `input.base_step_size`
+/// (the value span of the plot's minimum grid spacing), then the next two.
+pub fn nice_grid_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    let base = input.base_step_size.abs();
+    if !(base.is_finite() && base > 0.0) {
+        return Vec::new();
+    }
+    let ladder = |k: i32| -> f64 {
+        let decade = 10f64.powi(k.div_euclid(3));
+        decade * [1.0, 2.0, 5.0][k.rem_euclid(3) as usize]
+    };
+    let mut k = 3 * base.log10().floor() as i32;
+    while ladder(k) < base {
+        k += 1;
+    }
+    let (lo, hi) = input.bounds;
+    let mut marks = Vec::new();
+    for step in [ladder(k), ladder(k + 1), ladder(k + 2)] {
+        let first = (lo / step).ceil() as i64;
+        let last = (hi / step).floor() as i64;
+        if last - first > 1000 {
+            continue;
+        }
+        for m in first..=last {
+            marks.push(egui_plot::GridMark {
+                value: m as f64 * step,
+                step_size: step,
+            });
+        }
+    }
+    marks
+}
+
+#[cfg(test)]
+mod grid_tests {
+    use super::nice_grid_marks;
+
+    #[test]
+    fn grid_marks_step_by_one_two_five() {
+        // A span of 0.52–0.53 where the minimum spacing covers 0.0007:
+        // steps 0.001, 0.002, 0.005 (powers of ten alone would give 0.001,
+        // 0.01, 0.1: labels only at 0.01).
+        let marks = nice_grid_marks(egui_plot::GridInput {
+            bounds: (0.52, 0.53),
+            base_step_size: 0.0007,
+        });
+        let mut steps: Vec<f64> = marks.iter().map(|m| m.step_size).collect();
+        steps.dedup();
+        assert_eq!(steps.len(), 3);
+        for (s, want) in steps.iter().zip([0.001, 0.002, 0.005]) {
+            assert!((s / want - 1.0).abs() < 1e-12, "{s} vs {want}");
+        }
+        // Every mark is a multiple of its step inside the bounds.
+        for m in &marks {
+            assert!((0.52 - 1e-12..=0.53 + 1e-12).contains(&m.value));
+            let k = m.value / m.step_size;
+            assert!((k - k.round()).abs() < 1e-9);
+        }
+        // 0.520, 0.521, …, 0.530 at the finest step.
+        assert_eq!(marks.iter().filter(|m| m.step_size < 0.0015).count(), 11);
     }
 }

@@ -41,6 +41,8 @@ pub struct RasterTab {
     bins: Vec<u32>,
     /// Population rate per pixel column that holds a bin: (time s, Hz per unit).
     pub rate: Vec<[f64; 2]>,
+    /// Where the raster was drawn last frame (for tests).
+    pub rect: Option<Rect>,
 }
 
 /// Ink colour of a unit's spikes by its quality label.
@@ -109,6 +111,7 @@ impl RasterTab {
         let raster_h = (avail.y - 190.0).max(120.0);
         let (rect, resp) =
             ui.allocate_exact_size(Vec2::new(avail.x, raster_h), Sense::click_and_drag());
+        self.rect = Some(rect);
         self.interact(ui, &resp, rect, t);
         let width = (rect.width() * ui.ctx().pixels_per_point())
             .round()
@@ -142,7 +145,7 @@ impl RasterTab {
             let row = ((pos.y - rect.top()) / rect.height() * n as f32).floor() as usize;
             if let Some(&unit) = model.order.get(row) {
                 let u = &ds.units[unit];
-                resp.on_hover_text(format!(
+                resp.on_hover_text_at_pointer(format!(
                     "unit {} ({}) at {:.4} s",
                     u.id,
                     if u.label.is_empty() {
@@ -183,6 +186,8 @@ impl RasterTab {
             if scroll != 0.0
                 && let Some(pos) = resp.hover_pos()
             {
+                // The wheel zooms the raster, not the page around it.
+                ui.ctx().input_mut(|i| i.smooth_scroll_delta.y = 0.0);
                 let factor = (-scroll as f64 / 200.0).exp();
                 let frac = ((pos.x - rect.left()) / rect.width()) as f64;
                 let anchor = start + frac * len;

@@ -40,6 +40,15 @@ pub struct Session {
     /// The plot shown over the whole window, if any (its id, e.g.
     /// `lab_mq`; an unknown id shows nothing enlarged).
     pub enlarged_plot: Option<String>,
+    /// The settings `fitted` was fitted with (its hold-out split), so its
+    /// checks are recomputed as they were; None for an opened fit folder.
+    pub fitted_settings: Option<FitSettings>,
+    /// The unit table's sort.
+    pub data_view: super::data_tab::DataViewState,
+    /// The Couplings tab's view choices.
+    pub couplings_view: super::couplings_tab::CouplingsViewState,
+    /// The State space tab's settings.
+    pub state_space: super::state_space_tab::StateSpaceViewState,
 }
 
 /// A fitted model as a session stores it (effective parameters).
@@ -101,6 +110,10 @@ impl Default for Session {
             meanfield_lab: Default::default(),
             presentation: false,
             enlarged_plot: None,
+            fitted_settings: None,
+            data_view: Default::default(),
+            couplings_view: Default::default(),
+            state_space: Default::default(),
         }
     }
 }

@@ -23,7 +23,8 @@ use crate::state_space::synth::{GpTruth, simulate_spikes};
 use crate::state_space::{DEFAULT_TOL, StateSpaceFit, StateSpaceResult, ThetaSeries};
 
 /// Settings of the synthetic trial dataset.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SynthSettings {
     /// Neurons.
     pub n: usize,
@@ -46,6 +47,31 @@ impl Default for SynthSettings {
     }
 }
 
+/// The State space tab's settings and playback choices, saved in
+/// sessions (the EM result is not: it is refitted with Run EM).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct StateSpaceViewState {
+    /// The synthetic dataset.
+    pub synth: SynthSettings,
+    /// E-steps per neuron at most.
+    pub max_iter: usize,
+    /// Fit the loaded dataset's trials instead of synthetic ones.
+    pub use_loaded: bool,
+    /// Playback speed, bins per second.
+    pub speed: f64,
+    /// Loop the animation.
+    pub looping: bool,
+    /// Export folder.
+    pub export_dir: String,
+}
+
+impl Default for StateSpaceViewState {
+    fn default() -> Self {
+        StateSpaceTab::default().view_state()
+    }
+}
+
 /// What the EM job returns.
 pub struct StateSpaceOutcome {
     /// The trials fitted.
@@ -62,12 +88,68 @@ pub struct StateSpaceOutcome {
     pub bin_seconds: f64,
 }
 
-/// Fit (worker thread): synthetic data when `raster` is None.
+/// A run-time estimate of a state-space EM fit, from a timed piece of it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EmEstimate {
+    /// Seconds per E-step of one neuron, measured.
+    pub seconds_per_e_step: f64,
+    /// Neurons fitted.
+    pub neurons: usize,
+    /// E-steps per neuron at most.
+    pub max_iter: usize,
+    /// Neurons fitted at once (worker threads).
+    pub threads: usize,
+}
+
+impl EmEstimate {
+    /// Seconds for the whole fit if every neuron runs all its E-steps (an
+    /// upper bound: converged neurons stop early): the neurons run
+    /// `threads` at a time, each `max_iter` E-steps.
+    pub fn total_seconds(&self) -> f64 {
+        let waves = self.neurons.div_ceil(self.threads.max(1));
+        waves as f64 * self.max_iter as f64 * self.seconds_per_e_step
+    }
+}
+
+/// Time `e_steps` E-steps of neuron 0 alone (the same per-neuron EM as the
+/// full fit, so the same cost per step) and scale to the problem size.
+fn calibrate(
+    raster: &SpikeRaster,
+    max_iter: usize,
+    stop: &crate::progress::StopToken,
+) -> Option<EmEstimate> {
+    let e_steps = 2;
+    let fit = StateSpaceFit {
+        max_iter: e_steps,
+        tol: None,
+        accelerate: false,
+        neurons: Some(0..1),
+        ..Default::default()
+    }
+    .validate()
+    .ok()?;
+    let clock = std::time::Instant::now();
+    let r = fit.fit(raster, &crate::progress::NoProgress, stop).ok()?;
+    let steps = r
+        .neuron_info
+        .first()
+        .map_or(e_steps, |f| f.iterations.max(1));
+    Some(EmEstimate {
+        seconds_per_e_step: clock.elapsed().as_secs_f64() / steps as f64,
+        neurons: raster.n_units(),
+        max_iter,
+        threads: rayon::current_num_threads(),
+    })
+}
+
+/// Fit (worker thread): synthetic data when `raster` is None. The
+/// run-time estimate goes to `estimate` before the full fit starts.
 pub fn run_state_space(
     raster: Option<(Arc<SpikeRaster>, f64)>,
     synth: SynthSettings,
     max_iter: usize,
     ctx: &JobContext<StateSpaceOutcome>,
+    estimate: &std::sync::mpsc::Sender<EmEstimate>,
 ) -> Result<StateSpaceOutcome, String> {
     let (raster, truth, bin_seconds) = match raster {
         Some((r, w)) => (r, None, w),
@@ -80,6 +162,11 @@ pub fn run_state_space(
             (Arc::new(r), Some(theta), 0.01)
         }
     };
+    if let Some(e) = calibrate(&raster, max_iter, &ctx.stop) {
+        let _ = estimate.send(e);
+        // Wakes the UI to show it (no E-step of the full fit done yet).
+        crate::progress::Progress::report(ctx, 0, (e.neurons * max_iter) as u64);
+    }
     // The same path as the CLI's default: per-neuron convergence with
     // SQUAREM, at most `max_iter` E-steps per neuron.
     let fit = StateSpaceFit {
@@ -115,6 +202,44 @@ pub fn run_state_space(
     })
 }
 
+/// `seconds` as `m:ss` (or `h:mm:ss`).
+fn clock_text(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The running fit's timing line: the estimate (from the timed piece),
+/// elapsed, and remaining — from the progress once some is made, else
+/// from the estimate.
+pub fn timing_text(estimate: Option<&EmEstimate>, fraction: f64, elapsed: f64) -> String {
+    let Some(e) = estimate else {
+        return format!(
+            "elapsed {}; timing one E-step to estimate the run…",
+            clock_text(elapsed)
+        );
+    };
+    let total = e.total_seconds();
+    let remaining = if fraction >= 0.02 {
+        elapsed * (1.0 - fraction) / fraction
+    } else {
+        total - elapsed
+    };
+    format!(
+        "estimated at most {} ({} neurons × {} E-steps, {} at a time, {:.3} s per E-step measured); elapsed {}, about {} remaining",
+        clock_text(total),
+        e.neurons,
+        e.max_iter,
+        e.threads.min(e.neurons),
+        e.seconds_per_e_step,
+        clock_text(elapsed),
+        clock_text(remaining)
+    )
+}
+
 /// Why EM stopped and how many E-steps the neurons took.
 fn stopping_summary(r: &StateSpaceResult) -> String {
     let mut its: Vec<usize> = r.neuron_info.iter().map(|f| f.iterations).collect();
@@ -141,6 +266,13 @@ pub struct StateSpaceTab {
     max_iter: usize,
     use_loaded: bool,
     job: Option<Job<StateSpaceOutcome>>,
+    /// When the running job started, its estimate, and whether the user
+    /// cancelled it.
+    job_started: Option<std::time::Instant>,
+    estimate_rx: Option<std::sync::mpsc::Receiver<EmEstimate>>,
+    /// The running (or last) job's run-time estimate.
+    pub estimate: Option<EmEstimate>,
+    cancelled: bool,
     outcome: Option<StateSpaceOutcome>,
     /// Current bin (transition index) of the animation.
     pub bin: usize,
@@ -159,6 +291,8 @@ pub struct StateSpaceTab {
     /// Where the estimated heatmap was drawn last frame (for tests).
     pub heatmap_rect: Option<egui::Rect>,
     message: Option<String>,
+    /// The export's confirmation or error, shown by its button.
+    export_message: Option<String>,
     export_dir: String,
 }
 
@@ -169,6 +303,10 @@ impl Default for StateSpaceTab {
             max_iter: 120,
             use_loaded: false,
             job: None,
+            job_started: None,
+            estimate_rx: None,
+            estimate: None,
+            cancelled: false,
             outcome: None,
             bin: 0,
             playing: false,
@@ -181,6 +319,7 @@ impl Default for StateSpaceTab {
             hovered: None,
             heatmap_rect: None,
             message: None,
+            export_message: None,
             export_dir: "state-space-export".into(),
         }
     }
@@ -207,6 +346,38 @@ fn max_abs_coupling(theta: &ThetaSeries) -> f64 {
 }
 
 impl StateSpaceTab {
+    /// The settings to save in a session.
+    pub fn view_state(&self) -> StateSpaceViewState {
+        StateSpaceViewState {
+            synth: self.synth,
+            max_iter: self.max_iter,
+            use_loaded: self.use_loaded,
+            speed: self.speed,
+            looping: self.looping,
+            export_dir: self.export_dir.clone(),
+        }
+    }
+
+    /// Restore saved settings (out-of-range numbers are clamped to the
+    /// controls' ranges).
+    pub fn apply_view_state(&mut self, v: &StateSpaceViewState) {
+        self.synth = SynthSettings {
+            n: v.synth.n.clamp(2, 100),
+            t: v.synth.t.clamp(2, 2000),
+            r: v.synth.r.clamp(1, 5000),
+            seed: v.synth.seed,
+        };
+        self.max_iter = v.max_iter.clamp(1, 1000);
+        self.use_loaded = v.use_loaded;
+        self.speed = if v.speed.is_finite() {
+            v.speed.clamp(1.0, 120.0)
+        } else {
+            20.0
+        };
+        self.looping = v.looping;
+        self.export_dir = v.export_dir.clone();
+    }
+
     /// Whether an EM fit runs.
     pub fn busy(&self) -> bool {
         self.job.is_some()
@@ -219,15 +390,28 @@ impl StateSpaceTab {
 
     /// Drain the job and advance the animation (from `App::logic`).
     pub fn logic(&mut self, ctx: &egui::Context) {
+        if let Some(rx) = &self.estimate_rx
+            && let Ok(e) = rx.try_recv()
+        {
+            self.estimate = Some(e);
+        }
         if let Some(job) = &mut self.job
             && let Some(r) = job.poll()
         {
             self.job = None;
+            self.estimate_rx = None;
+            let cancelled = std::mem::take(&mut self.cancelled);
             match r {
+                // Cancel keeps the previous result (a cancelled fit returns
+                // its partial estimate, which must not replace it).
+                Ok(_) | Err(_) if cancelled && self.outcome.is_some() => {
+                    self.message = Some("EM cancelled: the previous result is kept.".to_string());
+                }
                 Ok(o) => {
                     self.message = Some(stopping_summary(&o.result));
                     self.outcome = Some(o);
                     self.bin = 0;
+                    self.selected = None;
                 }
                 Err(e) => self.message = Some(e),
             }
@@ -260,11 +444,19 @@ impl StateSpaceTab {
     fn start(&mut self, loaded: Option<(Arc<SpikeRaster>, f64)>, wake: &Wake) {
         let synth = self.synth;
         let max_iter = self.max_iter;
-        self.outcome = None;
-        self.selected = None;
+        // The previous outcome stays until the new one arrives (Cancel
+        // keeps it).
         self.playing = false;
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.estimate_rx = Some(rx);
+        self.estimate = None;
+        self.cancelled = false;
+        self.job_started = Some(std::time::Instant::now());
+        // "EM finished …" and "Wrote …" belong to the previous run.
+        self.message = None;
+        self.export_message = None;
         self.job = Some(Job::spawn("State-space EM", wake.clone(), move |ctx| {
-            run_state_space(loaded, synth, max_iter, ctx)
+            run_state_space(loaded, synth, max_iter, ctx, &tx)
         }));
     }
 
@@ -279,6 +471,7 @@ impl StateSpaceTab {
                 .enumerate()
                 .map(|(k, &v)| [k as f64 + 1.0, v])
                 .collect();
+            let elapsed = self.job_started.map_or(0.0, |t| t.elapsed().as_secs_f64());
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(format!(
@@ -287,10 +480,22 @@ impl StateSpaceTab {
                 ));
                 if ui.button("Cancel EM").clicked() {
                     job.cancel();
+                    self.cancelled = true;
                 }
             });
+            ui.label(timing_text(
+                self.estimate.as_ref(),
+                job.fraction() as f64,
+                elapsed,
+            ));
+            // The clock advances without worker events.
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(500));
             Plot::new("ss_evidence_live")
+                .allow_scroll(false)
                 .height(160.0)
+                .x_grid_spacer(super::plots::nice_grid_marks)
+                .y_grid_spacer(super::plots::nice_grid_marks)
                 .x_axis_label("EM iteration")
                 .y_axis_label("log evidence")
                 .show(ui, |plot| {
@@ -419,6 +624,7 @@ impl StateSpaceTab {
                     };
                     let pts: Vec<[f64; 2]> = x.iter().zip(&y).map(|(&a, &b)| [a, b]).collect();
                     Plot::new("ss_scatter")
+                        .allow_scroll(false)
                         .width(size)
                         .height(size)
                         .data_aspect(1.0)
@@ -457,6 +663,7 @@ impl StateSpaceTab {
             ui.vertical(|ui| {
                 ui.label("Fields h_i(t), ±1.645 s.d. (units 0–2)");
                 Plot::new("ss_fields")
+                    .allow_scroll(false)
                     .width(width)
                     .height(170.0)
                     .x_axis_label("transition t (bin t to t+1)")
@@ -490,6 +697,7 @@ impl StateSpaceTab {
                     .map(|(t, &v)| [t as f64, v])
                     .collect();
                 Plot::new("ss_rate")
+                    .allow_scroll(false)
                     .width(width)
                     .height(170.0)
                     .x_axis_label("transition t (bin t to t+1)")
@@ -505,6 +713,7 @@ impl StateSpaceTab {
                     v.iter().enumerate().map(|(t, &y)| [t as f64, y]).collect()
                 };
                 Plot::new("ss_flow")
+                    .allow_scroll(false)
                     .width(width)
                     .height(170.0)
                     .legend(egui_plot::Legend::default())
@@ -529,6 +738,7 @@ impl StateSpaceTab {
             let hi: Vec<f64> = mean.iter().zip(&sd).map(|(m, s)| m + 1.96 * s).collect();
             let truth = o.truth.as_ref();
             Plot::new("ss_cell")
+                .allow_scroll(false)
                 .height(150.0)
                 .x_axis_label("transition t (bin t to t+1)")
                 .legend(egui_plot::Legend::default())
@@ -552,17 +762,22 @@ impl StateSpaceTab {
             ui.add(egui::TextEdit::singleline(&mut self.export_dir).desired_width(200.0))
                 .labelled_by(l.id);
             if ui.button("Export frames and CSV").clicked() {
-                self.message = Some(match self.export(Path::new(&self.export_dir)) {
+                self.export_message = Some(match self.export(Path::new(&self.export_dir)) {
                     Ok(k) => format!("Wrote {k} PNG frames and theta.csv to {}", self.export_dir),
                     Err(e) => e,
                 });
             }
+            // The confirmation next to the button that caused it.
+            if let Some(m) = &self.export_message {
+                ui.label(m);
+            }
         });
     }
 
-    /// Write every bin's estimated J(t) as `frame_00000.png` … (one pixel per
-    /// coupling, scaled ×8, the animation's colour scale) and the smoothed
-    /// parameters as `theta.csv` (`t,i,h,J_from_0..`).
+    /// Write every bin's estimated J(t) as `frame_00000.png` … (see
+    /// [`render_frame`]: at least 512 px of heatmap, the colour bar and the
+    /// time stamp) and the smoothed parameters as `theta.csv`
+    /// (`t,i,h,J_from_0..`).
     fn export(&self, dir: &Path) -> Result<usize, String> {
         let Some(o) = &self.outcome else {
             return Err("nothing to export: run EM first".into());
@@ -571,19 +786,10 @@ impl StateSpaceTab {
         let th = &o.result.theta_smoothed;
         let (steps, n) = (th.n_steps(), th.n_units());
         let limit = max_abs_coupling(th);
-        let scale = 8;
         for t in 0..steps {
-            let side = n * scale;
-            let mut rgb = vec![0u8; side * side * 3];
-            for y in 0..side {
-                for x in 0..side {
-                    let c = super::plots::diverging((th.j(t, y / scale, x / scale) / limit) as f32);
-                    let k = (y * side + x) * 3;
-                    rgb[k..k + 3].copy_from_slice(&[c.r(), c.g(), c.b()]);
-                }
-            }
+            let (w, h, rgb) = render_frame(&couplings_at(th, t), limit, t, o.bin_seconds);
             let path = dir.join(format!("frame_{t:05}.png"));
-            super::plots::write_png(&path, side as u32, side as u32, &rgb)?;
+            super::plots::write_png(&path, w as u32, h as u32, &rgb)?;
         }
         let mut csv = String::from("t,i,h");
         for j in 0..n {
@@ -602,5 +808,144 @@ impl StateSpaceTab {
         let p = dir.join("theta.csv");
         crate::io::output::write_bytes(&p, csv.as_bytes()).map_err(|e| e.to_string())?;
         Ok(steps)
+    }
+}
+
+/// Smallest heatmap side of an exported frame, pixels.
+pub const FRAME_MIN_SIDE: usize = 512;
+
+/// One exported frame as `(width, height, RGB rows)`: J (row i = to,
+/// column j = from) in `side ≥ 512` pixels (whole pixels per coupling),
+/// under a band with the time stamp `t = … s  bin …`, beside the colour
+/// bar (+limit red at the top, −limit blue at the bottom) and its labels.
+pub fn render_frame(
+    j: &DMatrix<f64>,
+    limit: f64,
+    bin: usize,
+    bin_seconds: f64,
+) -> (usize, usize, Vec<u8>) {
+    let n = j.nrows().max(1);
+    let scale = FRAME_MIN_SIDE.div_ceil(n);
+    let side = n * scale;
+    let (top, gap, bar, label_w, bottom) = (40, 16, 24, 96, 10);
+    let (w, h) = (side + gap + bar + 8 + label_w, top + side + bottom);
+    let mut img = Canvas {
+        w,
+        h,
+        rgb: vec![255; w * h * 3],
+    };
+    for y in 0..side {
+        for x in 0..side {
+            let v = j.get((y / scale, x / scale)).copied().unwrap_or(0.0);
+            img.set(x, top + y, super::plots::diverging((v / limit) as f32));
+        }
+    }
+    let bar_x = side + gap;
+    for y in 0..side {
+        // +1 at the top row, −1 at the bottom row.
+        let v = 1.0 - 2.0 * y as f32 / (side - 1).max(1) as f32;
+        let c = super::plots::diverging(v);
+        for x in bar_x..bar_x + bar {
+            img.set(x, top + y, c);
+        }
+    }
+    let ink = egui::Color32::BLACK;
+    img.text(
+        8,
+        10,
+        3,
+        &format!("t = {:.3} s  bin {bin}", bin as f64 * bin_seconds),
+        ink,
+    );
+    let lx = bar_x + bar + 8;
+    img.text(lx, top, 2, &format!("{limit:+.3}"), ink);
+    img.text(lx, top + side / 2 - 7, 2, "0", ink);
+    img.text(lx, top + side - 14, 2, &format!("{:+.3}", -limit), ink);
+    (w, h, img.rgb)
+}
+
+/// An RGB image being drawn into.
+struct Canvas {
+    w: usize,
+    h: usize,
+    rgb: Vec<u8>,
+}
+
+impl Canvas {
+    fn set(&mut self, x: usize, y: usize, c: egui::Color32) {
+        if x < self.w && y < self.h {
+            let k = (y * self.w + x) * 3;
+            self.rgb[k..k + 3].copy_from_slice(&[c.r(), c.g(), c.b()]);
+        }
+    }
+
+    /// `text` in a 5 × 7 pixel font magnified `size` times, top-left at
+    /// `(x, y)`; characters without a glyph are left blank.
+    fn text(&mut self, x: usize, y: usize, size: usize, text: &str, c: egui::Color32) {
+        for (k, ch) in text.chars().enumerate() {
+            let rows = glyph(ch);
+            let x0 = x + k * 6 * size;
+            for (r, bits) in rows.iter().enumerate() {
+                for col in 0..5 {
+                    if bits & (0b10000 >> col) != 0 {
+                        for dy in 0..size {
+                            for dx in 0..size {
+                                self.set(x0 + col * size + dx, y + r * size + dy, c);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows (5 bits, left = high bit) of the characters a frame label uses.
+fn glyph(c: char) -> [u8; 7] {
+    match c {
+        '0' => [
+            0b01110, 0b10001, 0b10011, 0b10101, 0b11001, 0b10001, 0b01110,
+        ],
+        '1' => [
+            0b00100, 0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110,
+        ],
+        '2' => [
+            0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b01000, 0b11111,
+        ],
+        '3' => [
+            0b11111, 0b00010, 0b00100, 0b00010, 0b00001, 0b10001, 0b01110,
+        ],
+        '4' => [
+            0b00010, 0b00110, 0b01010, 0b10010, 0b11111, 0b00010, 0b00010,
+        ],
+        '5' => [
+            0b11111, 0b10000, 0b11110, 0b00001, 0b00001, 0b10001, 0b01110,
+        ],
+        '6' => [
+            0b00110, 0b01000, 0b10000, 0b11110, 0b10001, 0b10001, 0b01110,
+        ],
+        '7' => [
+            0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b01000, 0b01000,
+        ],
+        '8' => [
+            0b01110, 0b10001, 0b10001, 0b01110, 0b10001, 0b10001, 0b01110,
+        ],
+        '9' => [
+            0b01110, 0b10001, 0b10001, 0b01111, 0b00001, 0b00010, 0b01100,
+        ],
+        '.' => [0, 0, 0, 0, 0, 0b01100, 0b01100],
+        '-' => [0, 0, 0, 0b11111, 0, 0, 0],
+        '+' => [0, 0b00100, 0b00100, 0b11111, 0b00100, 0b00100, 0],
+        '=' => [0, 0, 0b11111, 0, 0b11111, 0, 0],
+        't' => [
+            0b01000, 0b01000, 0b11100, 0b01000, 0b01000, 0b01001, 0b00110,
+        ],
+        's' => [0, 0, 0b01110, 0b10000, 0b01110, 0b00001, 0b11110],
+        'b' => [
+            0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b11110,
+        ],
+        'i' => [0b00100, 0, 0b01100, 0b00100, 0b00100, 0b00100, 0b01110],
+        'n' => [0, 0, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001],
+        _ => [0; 7],
     }
 }
