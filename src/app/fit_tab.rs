@@ -391,25 +391,10 @@ impl FitTab {
         self.settings = s.clone();
     }
 
-    /// Draw the tab. `trace` is the running fit's objective so far. The
-    /// tab scrolls vertically: the model check and the reliability section
-    /// run below a laptop screen's height.
+    /// Draw the tab. `trace` is the running fit's objective so far. (The
+    /// app scrolls it: the model check and the reliability section run
+    /// below a laptop screen's height.)
     pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        model: &AppModel,
-        busy: bool,
-        trace: Option<&[f64]>,
-        commands: &mut Vec<Command>,
-    ) {
-        egui::ScrollArea::vertical()
-            .id_salt("fit_tab_scroll")
-            .auto_shrink([false, false])
-            .show(ui, |ui| self.body_ui(ui, model, busy, trace, commands));
-    }
-
-    /// The tab's content (inside [`FitTab::ui`]'s scroll area).
-    fn body_ui(
         &mut self,
         ui: &mut egui::Ui,
         model: &AppModel,
