@@ -16,11 +16,10 @@
 //!   its numba-compiled form when numba and scipy import) on the same raster.
 //!   The baseline runs `BASELINE_ITERS` EM iterations and its 120-iteration
 //!   time is extrapolated as first + 119 × median warm iteration.
-//! * `lab-sample` (not in the default set): the lab case's cost of one
-//!   E-step of all neurons (two plain iterations) and the E-steps of every
-//!   10th neuron fitted alone to convergence; the whole fit's time is
-//!   extrapolated from them (for a loaded machine, where the full run
-//!   takes too long to wait for).
+//! * `lab-sample` (not in the default set): neurons 0..6 of the lab case
+//!   fitted to convergence; the whole fit's time is extrapolated from their
+//!   E-steps and CPU time per E-step (for a loaded machine, where the full
+//!   run takes too long to wait for).
 //! * `lab`: the 100-unit lab case, generated here: 100 units with base
 //!   rates 2–20 % per 10 ms bin, 1,800 trials of 151 bins (T = 150
 //!   transitions), trial-locked rate changes (a stimulus response from bin
@@ -305,7 +304,7 @@ fn lab_raster(seed: u64) -> SpikeRaster {
     simulate_spikes(&theta, trials, 0.1, &mut rng).expect("valid")
 }
 
-fn lab(rate: Option<f64>, sample_only: bool) {
+fn lab(rate: Option<f64>) {
     let clock = Instant::now();
     let raster = lab_raster(18);
     let generated = clock.elapsed().as_secs_f64();
@@ -327,10 +326,7 @@ fn lab(rate: Option<f64>, sample_only: bool) {
         c2 / 2.0
     ));
     stages(&two, rate);
-    if sample_only {
-        lab_sample(&raster, c2 / 2.0);
-        return;
-    }
+
     // To convergence, with a progress line every 5 % of the E-step budget
     // (N x max_iter; a converged neuron counts its remaining ones).
     let clock = Instant::now();
@@ -371,37 +367,35 @@ fn lab(rate: Option<f64>, sample_only: bool) {
     ));
 }
 
-/// Converge a sample of neurons of the lab case (every 10th, so the sample
-/// spans the base rates drawn in order) and extrapolate the whole fit: its
-/// CPU time is about (mean E-steps per neuron) x (CPU seconds of one E-step
-/// of all neurons), its wall time on an idle machine that over the number
-/// of cores (longest-first scheduling keeps both busy; the slowest neuron
-/// bounds it from below).
-fn lab_sample(raster: &SpikeRaster, cpu_per_e_step: f64) {
-    let picks: Vec<usize> = (0..100).step_by(10).collect();
-    let mut steps = Vec::new();
-    let mut cpu = 0.0;
-    for &i in &picks {
-        let (_, c, r) = timed_fit(
-            &StateSpaceFit {
-                neurons: Some(i..i + 1),
-                ..converging()
-            },
-            raster,
-        );
-        cpu += c;
-        steps.push(r.neuron_info[0].iterations);
-        say(&format!(
-            "    neuron {i}: {} E-steps ({:?}), {c:.1} CPU s",
-            r.neuron_info[0].iterations, r.neuron_info[0].reason
-        ));
-    }
-    let mean = steps.iter().sum::<usize>() as f64 / steps.len() as f64;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let total_cpu = mean * cpu_per_e_step;
+/// Converge a sample of neurons of the lab case (neurons 0..6, whose base
+/// rates are independent draws) in one fit on all threads and extrapolate
+/// the whole fit: its CPU time is about 100 x (mean E-steps per neuron) x
+/// (CPU seconds per neuron E-step, measured here), its wall time on an
+/// idle machine that over the number of cores (longest-first scheduling
+/// keeps both busy; the slowest neuron bounds it from below).
+fn lab_sample(rate: Option<f64>) {
+    let raster = lab_raster(18);
+    let picks = 0..6;
+    let (wall, cpu, r) = timed_fit(
+        &StateSpaceFit {
+            neurons: Some(picks.clone()),
+            ..converging()
+        },
+        &raster,
+    );
+    let steps: Vec<usize> = r.neuron_info.iter().map(|f| f.iterations).collect();
+    let total: usize = steps.iter().sum();
     say(&format!(
-        "  lab extrapolated from {} sampled neurons ({cpu:.1} CPU s): mean {mean:.1} E-steps per neuron -> {total_cpu:.0} CPU s for the whole fit, {:.0} s wall on {cores} idle cores (target < 120 s)",
-        picks.len(),
+        "  lab sample: neurons {picks:?} to convergence: {wall:.1} s wall, {cpu:.1} CPU s; {}",
+        e_steps(&r)
+    ));
+    stages(&r, rate);
+    let mean = total as f64 / steps.len() as f64;
+    let per = cpu / total as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let total_cpu = 100.0 * mean * per;
+    say(&format!(
+        "  lab extrapolated: {mean:.1} E-steps per neuron x {per:.2} CPU s per neuron E-step x 100 neurons = {total_cpu:.0} CPU s, {:.0} s wall on {cores} idle cores (target < 120 s)",
         total_cpu / cores
     ));
 }
@@ -423,8 +417,8 @@ fn main() {
         small(rate);
     }
     if want("lab") {
-        lab(rate, false);
+        lab(rate);
     } else if want("lab-sample") {
-        lab(rate, true);
+        lab_sample(rate);
     }
 }
