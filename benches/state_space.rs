@@ -16,6 +16,10 @@
 //!   its numba-compiled form when numba and scipy import) on the same raster.
 //!   The baseline runs `BASELINE_ITERS` EM iterations and its 120-iteration
 //!   time is extrapolated as first + 119 × median warm iteration.
+//! * `lab-sample` (not in the default set): neurons 0..6 of the lab case
+//!   fitted to convergence; the whole fit's time is extrapolated from their
+//!   E-steps and CPU time per E-step (for a loaded machine, where the full
+//!   run takes too long to wait for).
 //! * `lab`: the 100-unit lab case, generated here: 100 units with base
 //!   rates 2–20 % per 10 ms bin, 1,800 trials of 151 bins (T = 150
 //!   transitions), trial-locked rate changes (a stimulus response from bin
@@ -97,10 +101,33 @@ fn converging() -> StateSpaceFit {
     }
 }
 
-fn timed_fit(p: &StateSpaceFit, raster: &SpikeRaster) -> (f64, StateSpaceResult) {
+/// CPU seconds of this process so far (user + system, all threads), from
+/// `/proc/self/stat` (clock ticks of 10 ms); NaN where unavailable. Under
+/// load the wall time of a fit grows with the other processes' share of
+/// the cores, its CPU time much less, so both are reported.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are
+    // fields 14 and 15 of the whole line.
+    let Some(rest) = stat.rfind(')').map(|k| &stat[k + 2..]) else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |k: usize| f.get(k).and_then(|x| x.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Fit and return (wall seconds, CPU seconds, result).
+fn timed_fit(p: &StateSpaceFit, raster: &SpikeRaster) -> (f64, f64, StateSpaceResult) {
+    let cpu = cpu_secs();
     let clock = Instant::now();
     let r = p.fit(raster, &NoProgress, &StopToken::new()).expect("fit");
-    (clock.elapsed().as_secs_f64(), r)
+    (clock.elapsed().as_secs_f64(), cpu_secs() - cpu, r)
 }
 
 fn e_steps(r: &StateSpaceResult) -> String {
@@ -160,7 +187,17 @@ fn python() -> String {
     std::env::var("ISINGSCOPE_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-fn baseline(raster_path: &std::path::Path, variant: &str) -> Option<(f64, f64, f64)> {
+/// Baseline figures: wall (first, warm median, total) and CPU (first,
+/// warm median) seconds.
+struct Baseline {
+    first: f64,
+    warm: f64,
+    total: f64,
+    cpu_first: f64,
+    cpu_warm: f64,
+}
+
+fn baseline(raster_path: &std::path::Path, variant: &str) -> Option<Baseline> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/benches/state_space_baseline.py"
@@ -187,11 +224,13 @@ fn baseline(raster_path: &std::path::Path, variant: &str) -> Option<(f64, f64, f
         let end = rest.find([',', '}'])?;
         rest[..end].trim().parse().ok()
     };
-    Some((
-        field("first_s")?,
-        field("warm_s_median")?,
-        field("total_s")?,
-    ))
+    Some(Baseline {
+        first: field("first_s")?,
+        warm: field("warm_s_median")?,
+        total: field("total_s")?,
+        cpu_first: field("cpu_first_s")?,
+        cpu_warm: field("cpu_warm_s_median")?,
+    })
 }
 
 fn small(rate: Option<f64>) {
@@ -199,30 +238,37 @@ fn small(rate: Option<f64>) {
     let theta = GpTruth::paper(16, 150).draw(&mut rng).expect("valid");
     let raster = simulate_spikes(&theta, 200, 0.2, &mut rng).expect("valid");
     say("small: N = 16, T = 150, R = 200");
-    let (t_conv, conv) = timed_fit(&converging(), &raster);
+    let (t_conv, c_conv, conv) = timed_fit(&converging(), &raster);
     say(&format!(
-        "  ours, to convergence (CLI default): {t_conv:.2} s wall; {}; evidence {:.3}",
+        "  ours, to convergence (CLI default): {t_conv:.2} s wall, {c_conv:.2} CPU s; {}; evidence {:.3}",
         e_steps(&conv),
         conv.evidence()
     ));
     stages(&conv, rate);
-    let (t_fixed, fixed) = timed_fit(&StateSpaceFit::default(), &raster);
+    let (t_fixed, c_fixed, fixed) = timed_fit(&StateSpaceFit::default(), &raster);
     say(&format!(
-        "  ours, 120 plain EM iterations: {t_fixed:.2} s wall ({:.4} s per iteration); evidence {:.3}",
+        "  ours, 120 plain EM iterations: {t_fixed:.2} s wall, {c_fixed:.2} CPU s ({:.4} s wall per iteration); evidence {:.3} (converged fit {:+.3})",
         t_fixed / 120.0,
-        fixed.evidence()
+        fixed.evidence(),
+        conv.evidence() - fixed.evidence()
     ));
     let dir = std::env::temp_dir().join(format!("isingscope-ss-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("spikes.npy");
     isingscope::io::npy::write_raster(&path, &raster).expect("write raster");
     for variant in ["numpy", "numba"] {
-        if let Some((first, warm, total)) = baseline(&path, variant) {
-            let full = first + 119.0 * warm;
+        if let Some(b) = baseline(&path, variant) {
+            let full = b.first + 119.0 * b.warm;
+            let cpu_full = b.cpu_first + 119.0 * b.cpu_warm;
             say(&format!(
-                "  baseline {variant} ({BASELINE_ITERS} iterations run, {total:.2} s): first {first:.3} s, warm {warm:.3} s per iteration; 120 iterations ≈ {full:.1} s. Speed-up: {:.1}x per iteration (ours fixed), {:.1}x ours-to-convergence vs its 120 iterations",
-                warm / (t_fixed / 120.0),
-                full / t_conv
+                "  baseline {variant} ({BASELINE_ITERS} iterations run, {:.2} s): first {:.3} s, warm {:.3} s per iteration; 120 iterations ≈ {full:.1} s wall, {cpu_full:.1} CPU s. Speed-up, wall: {:.1}x per iteration (ours fixed), {:.1}x ours-to-convergence vs its 120 iterations; CPU: {:.1}x per iteration, {:.1}x to convergence",
+                b.total,
+                b.first,
+                b.warm,
+                b.warm / (t_fixed / 120.0),
+                full / t_conv,
+                b.cpu_warm / (c_fixed / 120.0),
+                cpu_full / c_conv
             ));
         }
     }
@@ -267,7 +313,7 @@ fn lab(rate: Option<f64>) {
         raster.active_fraction()
     ));
     // Two plain iterations: the cost of one E-step of all 100 neurons.
-    let (t2, two) = timed_fit(
+    let (t2, c2, two) = timed_fit(
         &StateSpaceFit {
             max_iter: 2,
             ..Default::default()
@@ -275,10 +321,12 @@ fn lab(rate: Option<f64>) {
         &raster,
     );
     say(&format!(
-        "  ours, 2 plain EM iterations (all neurons): {t2:.1} s wall, {:.2} s per iteration",
-        t2 / 2.0
+        "  ours, 2 plain EM iterations (all neurons): {t2:.1} s wall, {c2:.1} CPU s; {:.2} s wall, {:.2} CPU s per iteration",
+        t2 / 2.0,
+        c2 / 2.0
     ));
     stages(&two, rate);
+
     // To convergence, with a progress line every 5 % of the E-step budget
     // (N x max_iter; a converged neuron counts its remaining ones).
     let clock = Instant::now();
@@ -319,6 +367,39 @@ fn lab(rate: Option<f64>) {
     ));
 }
 
+/// Converge a sample of neurons of the lab case (neurons 0..6, whose base
+/// rates are independent draws) in one fit on all threads and extrapolate
+/// the whole fit: its CPU time is about 100 x (mean E-steps per neuron) x
+/// (CPU seconds per neuron E-step, measured here), its wall time on an
+/// idle machine that over the number of cores (longest-first scheduling
+/// keeps both busy; the slowest neuron bounds it from below).
+fn lab_sample(rate: Option<f64>) {
+    let raster = lab_raster(18);
+    let picks = 0..6;
+    let (wall, cpu, r) = timed_fit(
+        &StateSpaceFit {
+            neurons: Some(picks.clone()),
+            ..converging()
+        },
+        &raster,
+    );
+    let steps: Vec<usize> = r.neuron_info.iter().map(|f| f.iterations).collect();
+    let total: usize = steps.iter().sum();
+    say(&format!(
+        "  lab sample: neurons {picks:?} to convergence: {wall:.1} s wall, {cpu:.1} CPU s; {}",
+        e_steps(&r)
+    ));
+    stages(&r, rate);
+    let mean = total as f64 / steps.len() as f64;
+    let per = cpu / total as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let total_cpu = 100.0 * mean * per;
+    say(&format!(
+        "  lab extrapolated: {mean:.1} E-steps per neuron x {per:.2} CPU s per neuron E-step x 100 neurons = {total_cpu:.0} CPU s, {:.0} s wall on {cores} idle cores (target < 120 s)",
+        total_cpu / cores
+    ));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -337,5 +418,7 @@ fn main() {
     }
     if want("lab") {
         lab(rate);
+    } else if want("lab-sample") {
+        lab_sample(rate);
     }
 }

@@ -8,8 +8,9 @@ reference implementation.
 Usage: state_space_baseline.py RASTER.npy ITERATIONS {numpy,numba}
 RASTER is (R trials, T+1 bins, N units), 0/1. Prints one JSON line:
 {"variant", "iterations", "first_s", "warm_s_median", "total_s",
- "evidence": [...]} (times in wall seconds; the numba variant compiles
-before the clock starts).
+"cpu_first_s", "cpu_warm_s_median", "evidence": [...]} (times in wall
+seconds, cpu_* in process CPU seconds; the numba variant compiles before
+the clock starts).
 
 Per neuron i and transition t, with X_t = [1, s(t)] (R x D), y = s_i(t+1):
 Newton on L = theta.X^T y - sum softplus(X theta) - 1/2 (theta - m)^T P (theta - m),
@@ -96,14 +97,16 @@ def main():
     qs = [np.full(D, 0.5) for _ in range(N)]
     s0s = [np.eye(D) for _ in range(N)]
     thfs = [np.zeros((T, D)) for _ in range(N)]
-    times, evidence = [], []
+    times, cpu, evidence = [], [], []
     for _ in range(iterations):
         c = time.perf_counter()
+        cp = time.process_time()
         total = 0.0
         for i in range(N):
             ev, qs[i], s0s[i] = step(X, Y[i], qs[i], s0s[i], thfs[i], 1e-5)
             total += ev
         times.append(time.perf_counter() - c)
+        cpu.append(time.process_time() - cp)
         evidence.append(total)
     print(json.dumps({
         "variant": variant,
@@ -111,6 +114,8 @@ def main():
         "first_s": times[0],
         "warm_s_median": statistics.median(times[1:]) if len(times) > 1 else times[0],
         "total_s": sum(times),
+        "cpu_first_s": cpu[0],
+        "cpu_warm_s_median": statistics.median(cpu[1:]) if len(cpu) > 1 else cpu[0],
         "evidence": evidence,
     }))
 

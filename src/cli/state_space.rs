@@ -45,12 +45,13 @@ pub struct StateSpaceArgs {
     #[arg(long, default_value_t = 120)]
     pub max_iter: usize,
     /// Per-neuron convergence: a neuron stops once the relative change of its
-    /// own log-evidence term is at most this and its Q and Sigma0 changed by
-    /// at most --param-tol of their scale; SQUAREM-accelerated. 0 = run exactly
-    /// --max-iter plain EM iterations (the reference behaviour).
+    /// own log-evidence term over its last 10 E-steps is at most 10 × this and
+    /// its Q and Sigma0 changed by at most --param-tol of their scale over
+    /// them; SQUAREM-accelerated. 0 = run exactly --max-iter plain EM
+    /// iterations (the reference behaviour).
     #[arg(long, default_value_t = DEFAULT_TOL)]
     pub tol: f64,
-    /// With --tol: relative change of each neuron's Q and Sigma0 that counts as converged.
+    /// With --tol: relative change of each neuron's Q and Sigma0 over its last 10 E-steps that counts as converged.
     #[arg(long, default_value_t = DEFAULT_PARAM_TOL)]
     pub param_tol: f64,
     /// With --tol: plain EM steps, no SQUAREM extrapolation.

@@ -84,18 +84,18 @@ pub struct StateSpaceFit {
     /// EM iterations to run at most (default 120, as in the paper's figures).
     pub max_iter: usize,
     /// Per-neuron convergence tolerance on the relative change of the
-    /// neuron's own log-evidence term, `|l_i(k) - l_i(k-1)| <= tol · |l_i(k)|`,
-    /// required together with [`param_tol`](Self::param_tol) (see the
+    /// neuron's own log-evidence term per accepted E-step, averaged over the
+    /// last 10: `|l_i(k) - l_i(k-10)| <= 10 · tol · |l_i(k)|`, required together with [`param_tol`](Self::param_tol) (see the
     /// module doc). `None` (the reference behaviour) runs exactly
     /// `max_iter` EM iterations for every neuron. The CLI and the app use
     /// [`DEFAULT_TOL`].
     pub tol: Option<f64>,
     /// With `tol`: the largest change of a neuron's `Q_i` entries (resp.
-    /// `Sigma0_i` entries) between two accepted E-steps, relative to the
+    /// `Sigma0_i` entries) over the last 10 accepted E-steps, relative to the
     /// largest entry of that neuron's `Q_i` (resp. `Sigma0_i`), that counts as
     /// converged (default [`DEFAULT_PARAM_TOL`]).
     pub param_tol: f64,
-    /// SQUAREM acceleration of each neuron's EM on `(log Q_i, Sigma0_i)`,
+    /// SQUAREM acceleration of each neuron's EM on `log Q_i`,
     /// with a safeguard that never accepts an evidence decrease (default
     /// off, for parity with the reference at a fixed iteration count; the
     /// CLI and the app turn it on together with `tol`).
@@ -134,10 +134,11 @@ impl Default for StateSpaceFit {
 }
 
 /// Default per-neuron evidence tolerance of the CLI and the app: `1e-6`
-/// relative (0.01 nats for a neuron with 10^4 nats of evidence).
+/// relative per E-step over a window of 10 (0.1 nats over the last 10
+/// E-steps for a neuron with 10^4 nats of evidence).
 pub const DEFAULT_TOL: f64 = 1e-6;
 /// Default relative tolerance on the change of `Q_i` and `Sigma0_i`
-/// (1 % of the neuron's largest entry between accepted E-steps).
+/// (1 % of the neuron's largest entry over the last 10 accepted E-steps).
 pub const DEFAULT_PARAM_TOL: f64 = 1e-2;
 
 /// Checked hyperparameters, ready to [`fit`](ValidStateSpaceFit::fit).
