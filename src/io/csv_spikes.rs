@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::spike_trains::{Quality, SpikeTrains, UnitInfo};
+use super::spike_trains::{IntervalColumn, Quality, SpikeTrains, UnitInfo};
 use super::{LoadOptions, TimeUnit};
 use crate::{Error, Result};
 
@@ -425,12 +425,26 @@ fn load_csv_bytes(
 /// `start`/`start_time` if there is a header, else the first column.
 /// Times are converted from `unit` to seconds.
 pub fn read_event_times(path: &Path, unit: TimeUnit, sample_rate: Option<f64>) -> Result<Vec<f64>> {
+    Ok(read_event_table(path, unit, sample_rate)?.0)
+}
+
+/// Like [`read_event_times`], and also every other column of the file, one
+/// value per event as text (trimmed), so that trials can be grouped by a
+/// condition column (e.g. `stimulus`). Without a header the other columns
+/// are named `column2`, `column3`, ... (1-based positions). A row with
+/// fewer fields than the header is an error naming the line.
+pub fn read_event_table(
+    path: &Path,
+    unit: TimeUnit,
+    sample_rate: Option<f64>,
+) -> Result<(Vec<f64>, Vec<IntervalColumn>)> {
     super::output::register_input(path);
     let to_s = unit.seconds_per_unit(sample_rate)?;
     let mut rdr = reader(path)?;
     let mut rec = csv::ByteRecord::new();
     let csv_err = |e: csv::Error| Error::format(path, format!("not readable as CSV: {e}"));
     let mut out = Vec::new();
+    let mut columns: Vec<IntervalColumn> = Vec::new();
     let mut col = 0;
     let mut first = true;
     while rdr.read_byte_record(&mut rec).map_err(csv_err)? {
@@ -439,8 +453,26 @@ pub fn read_event_times(path: &Path, unit: TimeUnit, sample_rate: Option<f64>) -
             first = false;
             if !rec.get(0).is_some_and(is_number) {
                 col = find_column(path, Some(&rec), None, EVENT_NAMES, "event time")?.unwrap_or(0);
+                columns = rec
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| k != col)
+                    .map(|(k, f)| IntervalColumn {
+                        name: match String::from_utf8_lossy(f).trim() {
+                            "" => format!("column{}", k + 1),
+                            name => name.to_string(),
+                        },
+                        values: Vec::new(),
+                    })
+                    .collect();
                 continue;
             }
+            columns = (1..rec.len())
+                .map(|k| IntervalColumn {
+                    name: format!("column{}", k + 1),
+                    values: Vec::new(),
+                })
+                .collect();
         }
         if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
             continue;
@@ -449,11 +481,27 @@ pub fn read_event_times(path: &Path, unit: TimeUnit, sample_rate: Option<f64>) -
             .get(col)
             .ok_or_else(|| Error::format(path, format!("line {line}: no column {}", col + 1)))?;
         out.push(parse_f64(path, line, "event time", f)? * to_s);
+        let others = rec.iter().enumerate().filter(|&(k, _)| k != col);
+        let mut given = 0;
+        for (c, (_, f)) in columns.iter_mut().zip(others) {
+            c.values.push(String::from_utf8_lossy(f).trim().to_string());
+            given += 1;
+        }
+        if given < columns.len() {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line {line}: {} fields, the header has {}",
+                    rec.len(),
+                    columns.len() + 1
+                ),
+            ));
+        }
     }
     if out.is_empty() {
         return Err(Error::format(path, "the file holds no event times"));
     }
-    Ok(out)
+    Ok((out, columns))
 }
 
 #[cfg(test)]
