@@ -14,6 +14,7 @@ pub mod fit_tab;
 pub mod meanfield_lab;
 pub mod phase_lab;
 pub mod plots;
+pub mod psth_tab;
 pub mod raster_tab;
 pub mod session;
 pub mod state_space_tab;
@@ -42,13 +43,16 @@ pub enum Tab {
     MeanFieldLab,
     /// The state-space model.
     StateSpace,
+    /// Trial-averaged rates (PSTH) by condition.
+    Psth,
 }
 
 impl Tab {
     /// All tabs in order.
-    pub const ALL: [Tab; 7] = [
+    pub const ALL: [Tab; 8] = [
         Tab::Data,
         Tab::Raster,
+        Tab::Psth,
         Tab::Couplings,
         Tab::Fit,
         Tab::PhaseLab,
@@ -65,6 +69,7 @@ impl Tab {
             Tab::PhaseLab => "Phase lab",
             Tab::MeanFieldLab => "Mean-field lab",
             Tab::StateSpace => "State space",
+            Tab::Psth => "PSTH",
         }
     }
 }
@@ -80,6 +85,56 @@ pub struct AppModel {
     pub order: Vec<usize>,
     /// Bumped when the dataset changes.
     pub generation: u64,
+    /// Which trials the PSTH, Fit and State space tabs use.
+    pub condition: dataset::ConditionFilter,
+    /// The raster of the trials `condition` keeps (None: all trials, or
+    /// the filter does not apply to the dataset), rebuilt when either
+    /// changes.
+    pub condition_raster: Option<Arc<crate::spikes::SpikeRaster>>,
+    /// The trials the current fit used: "all 60 trials" or
+    /// "stimulus = A: 20 of 60 trials".
+    pub fit_trials: Option<String>,
+}
+
+impl AppModel {
+    /// Apply a condition filter: rebuild the filtered raster. An error
+    /// (one line) leaves the filter off.
+    pub fn set_condition(&mut self, filter: dataset::ConditionFilter) -> Result<(), String> {
+        self.condition_raster = None;
+        let Some(ds) = &self.dataset else {
+            self.condition = filter;
+            return Ok(());
+        };
+        match ds.condition_trials(&filter) {
+            Ok(None) => {
+                self.condition = filter;
+                Ok(())
+            }
+            Ok(Some(trials)) => {
+                let r =
+                    crate::psth::select_trials(&ds.raster, &trials).map_err(|e| e.to_string())?;
+                self.condition_raster = Some(Arc::new(r));
+                self.condition = filter;
+                Ok(())
+            }
+            Err(e) => {
+                self.condition = dataset::ConditionFilter::default();
+                Err(e)
+            }
+        }
+    }
+
+    /// The raster the analyses use (the condition's trials, or all) and
+    /// its bin width, seconds.
+    pub fn analysis_raster(&self) -> Option<(Arc<crate::spikes::SpikeRaster>, f64)> {
+        let ds = self.dataset.as_ref()?;
+        Some((
+            self.condition_raster
+                .clone()
+                .unwrap_or_else(|| ds.raster.clone()),
+            ds.bin_seconds,
+        ))
+    }
 }
 
 /// Requests from the tabs, applied by the shell after drawing.
@@ -107,6 +162,8 @@ pub enum Command {
     ShowTab(Tab),
     /// Set the unit display order.
     SetOrder(Vec<usize>),
+    /// Use only the trials of one condition (PSTH, Fit, State space).
+    SetCondition(dataset::ConditionFilter),
 }
 
 /// A job the shell runs in the background.
@@ -149,6 +206,7 @@ pub struct IsingScopeApp {
     phase_lab: phase_lab::PhaseLab,
     meanfield_lab: meanfield_lab::MeanFieldLab,
     state_space: state_space_tab::StateSpaceTab,
+    psth: psth_tab::PsthTab,
     job: Option<RunningJob>,
     /// Messages for the user (errors name the file and the problem).
     message: Option<(bool, String)>,
@@ -157,6 +215,8 @@ pub struct IsingScopeApp {
     pending_fit: Option<session::SavedFit>,
     /// A unit order from a session, applied with its dataset.
     pending_order: Option<Vec<usize>>,
+    /// The trials of the running fit, in words (see `AppModel::fit_trials`).
+    pending_fit_trials: Option<String>,
     /// Start a fit (default settings) once the next dataset has loaded.
     pub fit_after_load: bool,
     /// Result messages of window captures (written off the UI thread).
@@ -198,11 +258,13 @@ impl IsingScopeApp {
             phase_lab: phase_lab::PhaseLab::default(),
             meanfield_lab: meanfield_lab::MeanFieldLab::default(),
             state_space: state_space_tab::StateSpaceTab::default(),
+            psth: psth_tab::PsthTab::default(),
             job: None,
             message: None,
             session_path: "session.ron".into(),
             pending_fit: None,
             pending_order: None,
+            pending_fit_trials: None,
             fit_after_load: false,
             capture_rx: None,
             wake,
@@ -261,6 +323,18 @@ impl IsingScopeApp {
     /// The raster tab, mutable (for tests that set the view directly).
     pub fn raster_mut(&mut self) -> &mut raster_tab::RasterTab {
         &mut self.raster
+    }
+    /// Set the condition filter as the PSTH tab's selectors do (tests).
+    pub fn set_condition(&mut self, filter: dataset::ConditionFilter) {
+        self.apply(Command::SetCondition(filter));
+    }
+    /// The PSTH tab (tests read its values).
+    pub fn psth(&self) -> &psth_tab::PsthTab {
+        &self.psth
+    }
+    /// The PSTH tab, mutable (tests set its view directly).
+    pub fn psth_mut(&mut self) -> &mut psth_tab::PsthTab {
+        &mut self.psth
     }
 
     /// The phase lab, mutable (for tests that set view options directly).
@@ -339,10 +413,31 @@ impl IsingScopeApp {
             self.message = Some((true, "Load a dataset before fitting.".into()));
             return;
         };
+        // Only the trials of the chosen condition (PSTH tab), if any.
+        let trials = match ds.condition_trials(&self.model.condition) {
+            Ok(t) => t,
+            Err(e) => {
+                self.message = Some((true, e));
+                return;
+            }
+        };
+        let total = ds.raster.n_trials();
+        self.pending_fit_trials = Some(match &trials {
+            Some(t) => format!(
+                "{}: {} of {total} trials",
+                self.model.condition.describe(),
+                t.len()
+            ),
+            None => format!("all {total} trials"),
+        });
+        let condition = self.model.condition.describe();
         let job = Job::spawn(
             format!("Fitting ({})", req.method.title()),
             self.wake.clone(),
-            move |ctx| fit_tab::run_fit(&req, &ds, ctx),
+            move |ctx| match trials {
+                Some(t) => fit_tab::run_fit(&req, &ds.subset_trials(&t, &condition)?, ctx),
+                None => fit_tab::run_fit(&req, &ds, ctx),
+            },
         );
         self.job = Some(RunningJob::Fit(job));
     }
@@ -389,6 +484,7 @@ impl IsingScopeApp {
                     self.job = None;
                     match r {
                         Ok(mut fit) => {
+                            self.model.fit_trials = self.pending_fit_trials.take();
                             self.model.generation += 1;
                             fit.generation = self.model.generation * 1000 + 1;
                             let warning = fit.check.as_ref().and_then(|c| c.warning.clone());
@@ -436,6 +532,13 @@ impl IsingScopeApp {
             });
         self.raster.reset_view();
         self.model.dataset = Some(Arc::new(ds));
+        self.model.fit_trials = None;
+        // The condition filter (e.g. from a session) applies to the new
+        // trials if their table has it; else it is dropped with a message.
+        let condition = self.model.condition.clone();
+        if let Err(e) = self.model.set_condition(condition) {
+            self.message = Some((true, format!("condition filter dropped: {e}")));
+        }
     }
 
     fn current_session(&self) -> session::Session {
@@ -462,6 +565,8 @@ impl IsingScopeApp {
             phase_lab: self.phase_lab.settings.clone(),
             fitted: self.model.fit.as_ref().map(session::SavedFit::from_fit),
             meanfield_lab: self.meanfield_lab.settings.clone(),
+            psth: self.psth.view_state(),
+            condition: self.model.condition.clone(),
         }
     }
 
@@ -469,6 +574,9 @@ impl IsingScopeApp {
         self.tab = s.tab;
         self.fit.apply_settings(&s.fit);
         self.raster.apply_view_state(&s.raster);
+        self.psth.apply_view_state(&s.psth);
+        // Checked against the trials when the session's data have loaded.
+        self.model.condition = s.condition.clone();
         self.couplings.threshold = s.couplings_threshold;
         self.phase_lab.apply_settings(s.phase_lab.clone());
         let (lab, dropped) = s.meanfield_lab.clone().validated();
@@ -545,6 +653,11 @@ impl IsingScopeApp {
             Command::SetOrder(o) => {
                 if o.len() == self.model.order.len() {
                     self.model.order = o;
+                }
+            }
+            Command::SetCondition(f) => {
+                if let Err(e) = self.model.set_condition(f) {
+                    self.message = Some((true, e));
                 }
             }
         }
@@ -771,6 +884,7 @@ impl eframe::App for IsingScopeApp {
             match self.tab {
                 Tab::Data => self.data.ui(ui, &self.model, busy, &mut commands),
                 Tab::Raster => self.raster.ui(ui, &self.model, &mut commands),
+                Tab::Psth => self.psth.ui(ui, &self.model, &mut commands),
                 Tab::Couplings => self.couplings.ui(ui, &self.model, &mut commands),
                 Tab::Fit => self
                     .fit
@@ -781,11 +895,8 @@ impl eframe::App for IsingScopeApp {
                     self.meanfield_lab.ui(ui, fitted, &self.wake)
                 }
                 Tab::StateSpace => {
-                    let loaded = self
-                        .model
-                        .dataset
-                        .as_ref()
-                        .map(|d| (d.raster.clone(), d.bin_seconds));
+                    // The condition's trials when a filter is set (PSTH tab).
+                    let loaded = self.model.analysis_raster();
                     self.state_space.ui(ui, loaded, &self.wake)
                 }
             }

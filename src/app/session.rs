@@ -35,6 +35,10 @@ pub struct Session {
     pub fitted: Option<SavedFit>,
     /// Mean-field lab network and sweep settings.
     pub meanfield_lab: super::meanfield_lab::LabSettings,
+    /// PSTH view: grouping column, unit order, unit shown.
+    pub psth: super::psth_tab::PsthViewState,
+    /// The condition filter of the PSTH, Fit and State space tabs.
+    pub condition: super::dataset::ConditionFilter,
 }
 
 /// A fitted model as a session stores it (effective parameters).
@@ -94,6 +98,8 @@ impl Default for Session {
             phase_lab: Default::default(),
             fitted: None,
             meanfield_lab: Default::default(),
+            psth: Default::default(),
+            condition: Default::default(),
         }
     }
 }
@@ -150,6 +156,20 @@ impl Session {
         if !finite_in(r.start, 0.0, f64::MAX) || !finite_in(r.len, 0.0, f64::MAX) {
             dropped.push("raster view window (reset)".into());
             self.raster = defaults.raster.clone();
+        }
+        // PSTH view and condition filter: a value needs its column, names
+        // are short single lines; whether the column exists is checked
+        // against the trials when the data have loaded.
+        let line_ok = |s: &str| s.len() <= 200 && !s.contains(['\n', '\r']);
+        let c = &self.condition;
+        if (c.column.is_empty() && !c.value.is_empty()) || !line_ok(&c.column) || !line_ok(&c.value)
+        {
+            dropped.push("condition filter (reset to all trials)".into());
+            self.condition = defaults.condition.clone();
+        }
+        if !line_ok(&self.psth.group_by) || self.psth.unit > 1_000_000 {
+            dropped.push("PSTH view (reset)".into());
+            self.psth = defaults.psth.clone();
         }
         let mut sorted = self.order.clone();
         sorted.sort_unstable();
