@@ -229,6 +229,44 @@ fn psth_values_equal_the_trial_average_and_a_condition_filter_changes_the_fit() 
         Some(format!("stimulus = B: {b_trials} of {r} trials").as_str())
     );
     h.get_by_label_contains("the current fit used stimulus = B");
+
+    // Save the session (Ctrl+S) on the PSTH tab with a sort order, and
+    // reopen it: the trials, the PSTH view and the condition filter return.
+    h.get_by_label("PSTH").click();
+    settle(&mut h);
+    h.state_mut()
+        .psth_mut()
+        .set_order(isingscope::app::psth_tab::PsthOrder::Peak);
+    h.step();
+    let saved_view = h.state().psth().view_state();
+    let session = dir.path().join("trials-session.ron");
+    let field = h.get_by_role_and_label(Role::TextInput, "Session file:");
+    field.focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "Session file:")
+        .type_text(session.to_str().unwrap());
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
+    h.step();
+    assert!(session.exists(), "Ctrl+S writes the session file");
+    let mut h2 = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| IsingScopeApp::new(cc, Startup::File(session.clone())));
+    wait_while(&mut h2, Duration::from_secs(60), "loading", |a| a.busy());
+    settle(&mut h2);
+    assert_eq!(h2.state().psth().view_state(), saved_view);
+    assert_eq!(h2.state().model().condition.describe(), "stimulus = B");
+    let restored = h2.state().model().dataset.clone().expect("reloaded");
+    assert_eq!(restored.raster.shape(), (r, t, n));
+    assert_eq!(
+        h2.state()
+            .psth()
+            .curves
+            .as_ref()
+            .map(|c| c.overall.n_trials),
+        Some(b_trials)
+    );
 }
 
 /// Frames with the PSTH and condition views on a 300-unit, 1-hour

@@ -278,6 +278,38 @@ mod tests {
     }
 
     #[test]
+    fn psth_view_and_condition_filter_round_trip_and_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("psth.ron");
+        let mut s = Session {
+            tab: Tab::Psth,
+            ..Default::default()
+        };
+        s.psth.group_by = "stimulus".into();
+        s.psth.order = super::super::psth_tab::PsthOrder::Latency;
+        s.psth.unit = 7;
+        s.condition.column = "contrast".into();
+        s.condition.value = "0.25".into();
+        s.save(&p).unwrap();
+        let (back, dropped) = Session::load_validated(&p).unwrap();
+        assert!(dropped.is_empty(), "{dropped:?}");
+        assert_eq!(back, s);
+        // A value without its column, and a column name that is not one
+        // line, are reset and named.
+        s.condition.column.clear();
+        s.psth.group_by = "a\nb".into();
+        s.save(&p).unwrap();
+        let (back, dropped) = Session::load_validated(&p).unwrap();
+        let text = dropped.join("; ");
+        assert!(
+            text.contains("condition filter") && text.contains("PSTH view"),
+            "{text}"
+        );
+        assert_eq!(back.condition, Default::default());
+        assert_eq!(back.psth, Default::default());
+    }
+
+    #[test]
     fn out_of_range_fields_are_reset_and_named() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.ron");
