@@ -379,12 +379,24 @@ impl PsthTab {
             .allow_scroll(false)
             .x_axis_label("time from event (s)")
             .y_axis_label("Hz per unit")
-            .legend(Legend::default())
+            // The band shares its line's legend entry and colour.
+            .legend(
+                Legend::default()
+                    .color_conflict_handling(egui_plot::ColorConflictHandling::PickFirst),
+            )
             .show(ui, |plot| {
                 for (name, p, colour) in &series {
                     let xs: Vec<f64> = (0..p.n_bins)
                         .map(|t| p.bin_start(t) + 0.5 * p.bin_s)
                         .collect();
+                    // The line first: the legend takes its colour from the
+                    // first item of a name (the band's is faint).
+                    let pts: Vec<[f64; 2]> = xs
+                        .iter()
+                        .zip(&p.population_hz)
+                        .map(|(&x, &y)| [x, y])
+                        .collect();
+                    plot.line(Line::new(name.clone(), PlotPoints::from(pts)).color(*colour));
                     if p.n_trials >= 2 {
                         let lo: Vec<f64> = p
                             .population_hz
@@ -403,12 +415,6 @@ impl PsthTab {
                                 .fill_color(colour.gamma_multiply(0.25)),
                         );
                     }
-                    let pts: Vec<[f64; 2]> = xs
-                        .iter()
-                        .zip(&p.population_hz)
-                        .map(|(&x, &y)| [x, y])
-                        .collect();
-                    plot.line(Line::new(name.clone(), PlotPoints::from(pts)).color(*colour));
                 }
                 plot.vline(VLine::new("event", 0.0).color(Color32::from_rgb(250, 200, 60)));
             });
@@ -648,9 +654,17 @@ fn time_axis_ui(ui: &mut egui::Ui, width: f32, p: &Psth) {
             rect.top()..=rect.top() + 4.0,
             egui::Stroke::new(1.0, colour),
         );
+        // Labels at the edges stay inside the axis.
+        let align = if x - rect.left() < 12.0 {
+            egui::Align2::LEFT_TOP
+        } else if rect.right() - x < 12.0 {
+            egui::Align2::RIGHT_TOP
+        } else {
+            egui::Align2::CENTER_TOP
+        };
         ui.painter().text(
             Pos2::new(x, rect.top() + 5.0),
-            egui::Align2::CENTER_TOP,
+            align,
             format!("{}", (v * 1e6).round() / 1e6),
             egui::FontId::proportional(11.0),
             colour,
