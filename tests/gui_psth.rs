@@ -229,6 +229,18 @@ fn psth_values_equal_the_trial_average_and_a_condition_filter_changes_the_fit() 
         Some(format!("stimulus = B: {b_trials} of {r} trials").as_str())
     );
     h.get_by_label_contains("the current fit used stimulus = B");
+    // Both fits are kept for the side-by-side comparison of couplings.
+    let fits = h.state().model().condition_fits.clone();
+    let labels: Vec<&str> = fits.iter().map(|f| f.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        vec![
+            format!("all {r} trials"),
+            format!("stimulus = B: {b_trials} of {r} trials")
+        ]
+    );
+    assert_eq!(fits[1].j, h.state().model().fit.as_ref().unwrap().j);
+    assert_ne!(fits[0].j, fits[1].j, "different trials, different fits");
 
     // Save the session (Ctrl+S) on the PSTH tab with a sort order, and
     // reopen it: the trials, the PSTH view and the condition filter return.
@@ -238,6 +250,7 @@ fn psth_values_equal_the_trial_average_and_a_condition_filter_changes_the_fit() 
         .psth_mut()
         .set_order(isingscope::app::psth_tab::PsthOrder::Peak);
     h.step();
+    h.get_by_label_contains("Correlation of the off-diagonal couplings");
     let saved_view = h.state().psth().view_state();
     let session = dir.path().join("trials-session.ron");
     let field = h.get_by_role_and_label(Role::TextInput, "Session file:");

@@ -60,6 +60,20 @@ pub struct Dataset {
     pub trials: Option<TrialTable>,
 }
 
+/// The couplings of a fit of one condition's trials, kept so that two
+/// conditions can be compared side by side (PSTH tab).
+#[derive(Clone, Debug)]
+pub struct ConditionFit {
+    /// The trials fitted, e.g. "stimulus = A: 20 of 60 trials".
+    pub label: String,
+    /// How it was fitted, e.g. "exact ML (L2 = 0)".
+    pub method: String,
+    /// Fitted couplings (`[(i, j)]`: j at t−1 → i at t), effective.
+    pub j: DMatrix<f64>,
+    /// Changes with the content (heatmap texture key).
+    pub generation: u64,
+}
+
 /// Which trials the analyses use: those whose `column` equals `value`
 /// (both empty: every trial). Held in the app's model state so that the
 /// PSTH, Fit and State space tabs agree; saved in sessions.

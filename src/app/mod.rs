@@ -94,6 +94,9 @@ pub struct AppModel {
     /// The trials the current fit used: "all 60 trials" or
     /// "stimulus = A: 20 of 60 trials".
     pub fit_trials: Option<String>,
+    /// The latest fit of each set of trials of this dataset (one per
+    /// condition label), to compare conditions' couplings.
+    pub condition_fits: Vec<dataset::ConditionFit>,
 }
 
 impl AppModel {
@@ -488,6 +491,15 @@ impl IsingScopeApp {
                             self.model.generation += 1;
                             fit.generation = self.model.generation * 1000 + 1;
                             let warning = fit.check.as_ref().and_then(|c| c.warning.clone());
+                            if let Some(label) = &self.model.fit_trials {
+                                self.model.condition_fits.retain(|c| &c.label != label);
+                                self.model.condition_fits.push(dataset::ConditionFit {
+                                    label: label.clone(),
+                                    method: fit.method.clone(),
+                                    j: fit.j.clone(),
+                                    generation: fit.generation,
+                                });
+                            }
                             self.model.fit = Some(fit);
                             self.message = Some(match warning {
                                 Some(w) => (true, format!("Fit finished with a warning: {w}")),
@@ -533,6 +545,7 @@ impl IsingScopeApp {
         self.raster.reset_view();
         self.model.dataset = Some(Arc::new(ds));
         self.model.fit_trials = None;
+        self.model.condition_fits.clear();
         // The condition filter (e.g. from a session) applies to the new
         // trials if their table has it; else it is dropped with a message.
         let condition = self.model.condition.clone();

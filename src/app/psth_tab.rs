@@ -14,7 +14,9 @@ use egui::{Color32, ColorImage, Pos2, Rect, Sense, TextureHandle, TextureOptions
 use egui_plot::{FilledArea, Legend, Line, Plot, PlotPoints, VLine};
 
 use super::dataset::{ConditionFilter, Dataset};
-use super::plots::{colorbar_positive_ui, diverging};
+use super::plots::{
+    HeatmapData, HeatmapView, colorbar_positive_ui, correlation_and_r2, diverging, symmetric_limit,
+};
 use super::worker::Job;
 use super::{AppModel, Command};
 use crate::psth::{Condition, Psth, compute_psth};
@@ -82,6 +84,10 @@ pub struct PsthTab {
     /// Raster rows of the unit view: (first row, rows, condition value).
     unit_groups: Vec<(usize, usize, String)>,
     curves_generation: u64,
+    /// The two condition fits compared (indices into
+    /// `AppModel::condition_fits`).
+    compare: (usize, usize),
+    compare_views: Option<(HeatmapView, HeatmapView)>,
 }
 
 /// The PSTHs of the trials `condition` keeps, overall and per value of
@@ -255,6 +261,8 @@ impl PsthTab {
                     ui.vertical(|ui| self.heatmap_ui(ui, &ds, model, &curves));
                     ui.vertical(|ui| self.unit_raster_ui(ui, &ds, &curves));
                 });
+                ui.separator();
+                self.compare_ui(ui, &ds, model);
             });
         self.curves = Some(curves);
     }
@@ -418,6 +426,86 @@ impl PsthTab {
                 }
                 plot.vline(VLine::new("event", 0.0).color(Color32::from_rgb(250, 200, 60)));
             });
+    }
+
+    /// Two conditions' fitted couplings side by side, on one colour scale.
+    fn compare_ui(&mut self, ui: &mut egui::Ui, ds: &Dataset, model: &AppModel) {
+        ui.label("Couplings by condition");
+        let fits = &model.condition_fits;
+        if fits.len() < 2 {
+            ui.label(format!(
+                "Fit two sets of trials to compare their couplings side by side: choose a condition above, press Run fit in the Fit tab, then choose another and fit again ({} fitted so far).",
+                fits.len()
+            ));
+            return;
+        }
+        let (mut a, mut b) = self.compare;
+        a = a.min(fits.len() - 1);
+        b = if b == a || b >= fits.len() {
+            (a + 1) % fits.len()
+        } else {
+            b
+        };
+        let pick = |ui: &mut egui::Ui, id: &str, k: &mut usize| {
+            egui::ComboBox::from_id_salt(id)
+                .selected_text(fits[*k].label.clone())
+                .show_ui(ui, |ui| {
+                    for (i, f) in fits.iter().enumerate() {
+                        ui.selectable_value(k, i, f.label.clone());
+                    }
+                });
+        };
+        ui.horizontal(|ui| {
+            ui.label("Left:");
+            pick(ui, "compare_left", &mut a);
+            ui.label("Right:");
+            pick(ui, "compare_right", &mut b);
+        });
+        self.compare = (a, b);
+        let (fa, fb) = (&fits[a], &fits[b]);
+        if fa.j.shape() != fb.j.shape() || model.order.len() != fa.j.nrows() {
+            ui.label("These fits have different units; re-fit both.");
+            return;
+        }
+        // Off-diagonal agreement of the two J's.
+        let off = |m: &nalgebra::DMatrix<f64>| -> Vec<f64> {
+            let n = m.nrows();
+            (0..n)
+                .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+                .map(|(i, j)| m[(i, j)])
+                .collect()
+        };
+        if let Some((r, _)) = correlation_and_r2(&off(&fa.j), &off(&fb.j)) {
+            ui.label(format!(
+                "Correlation of the off-diagonal couplings: r = {r:.3} ({} vs {})",
+                fa.method, fb.method
+            ));
+        }
+        let limit = symmetric_limit(&fa.j).max(symmetric_limit(&fb.j));
+        let labels = ds.unit_ids();
+        let (va, vb) = self
+            .compare_views
+            .get_or_insert_with(|| (HeatmapView::new("compare_a"), HeatmapView::new("compare_b")));
+        let size = ((ui.available_width() - 160.0) / 2.0).clamp(160.0, 420.0);
+        ui.horizontal_top(|ui| {
+            for (view, f) in [(va, fa), (vb, fb)] {
+                ui.vertical(|ui| {
+                    ui.label(&f.label);
+                    view.ui(
+                        ui,
+                        &HeatmapData {
+                            matrix: &f.j,
+                            generation: f.generation,
+                            order: &model.order,
+                            labels: &labels,
+                            limit,
+                            threshold: 0.0,
+                        },
+                        size,
+                    );
+                });
+            }
+        });
     }
 
     /// The order of the heatmap rows.
