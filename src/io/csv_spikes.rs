@@ -431,8 +431,8 @@ pub fn read_event_times(path: &Path, unit: TimeUnit, sample_rate: Option<f64>) -
 /// Like [`read_event_times`], and also every other column of the file, one
 /// value per event as text (trimmed), so that trials can be grouped by a
 /// condition column (e.g. `stimulus`). Without a header the other columns
-/// are named `column2`, `column3`, ... (1-based positions). A row with
-/// fewer fields than the header is an error naming the line.
+/// are named `column2`, `column3`, ... (1-based positions); fields missing
+/// from a short row are empty.
 pub fn read_event_table(
     path: &Path,
     unit: TimeUnit,
@@ -481,21 +481,14 @@ pub fn read_event_table(
             .get(col)
             .ok_or_else(|| Error::format(path, format!("line {line}: no column {}", col + 1)))?;
         out.push(parse_f64(path, line, "event time", f)? * to_s);
-        let others = rec.iter().enumerate().filter(|&(k, _)| k != col);
-        let mut given = 0;
-        for (c, (_, f)) in columns.iter_mut().zip(others) {
-            c.values.push(String::from_utf8_lossy(f).trim().to_string());
-            given += 1;
-        }
-        if given < columns.len() {
-            return Err(Error::format(
-                path,
-                format!(
-                    "line {line}: {} fields, the header has {}",
-                    rec.len(),
-                    columns.len() + 1
-                ),
-            ));
+        // A short row leaves its missing fields empty (as before these
+        // columns were read, such files load).
+        let mut others = rec.iter().enumerate().filter(|&(k, _)| k != col);
+        for c in columns.iter_mut() {
+            let v = others.next().map_or_else(String::new, |(_, f)| {
+                String::from_utf8_lossy(f).trim().to_string()
+            });
+            c.values.push(v);
         }
     }
     if out.is_empty() {
@@ -677,5 +670,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2") && e.contains("'x'"), "{e}");
+    }
+
+    #[test]
+    fn event_table_keeps_every_other_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ev.csv");
+        // Header: the time column is found by name wherever it is; a short
+        // row leaves its missing fields empty.
+        std::fs::write(&p, "stimulus,time,side\nA,0.5,left\nB,1.5\n").unwrap();
+        let (t, cols) = read_event_table(&p, TimeUnit::Seconds, None).unwrap();
+        assert_eq!(t, vec![0.5, 1.5]);
+        let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["stimulus", "side"]);
+        assert_eq!(cols[0].values, vec!["A", "B"]);
+        assert_eq!(cols[1].values, vec!["left", ""]);
+        // No header: the first column is the time, the others are named by
+        // position; milliseconds are converted.
+        std::fs::write(&p, "500,x,1\n1500,y,2\n").unwrap();
+        let (t, cols) = read_event_table(&p, TimeUnit::Milliseconds, None).unwrap();
+        assert_eq!(t, vec![0.5, 1.5]);
+        assert_eq!(cols[0].name, "column2");
+        assert_eq!(cols[1].values, vec!["1", "2"]);
+        assert_eq!(
+            read_event_times(&p, TimeUnit::Milliseconds, None).unwrap(),
+            t
+        );
     }
 }
