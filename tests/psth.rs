@@ -113,6 +113,17 @@ fn bin_writes_trials_csv_with_every_column() {
         header,
         vec!["trial", "start", "stop", "stimulus", "contrast", "n_reps"]
     );
+    // `info` names the columns too.
+    let o = Command::new(env!("CARGO_BIN_EXE_isingscope"))
+        .arg("info")
+        .arg(&nwb)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("trials: 4 rows") && text.contains("columns stimulus, contrast, n_reps"),
+        "{text}"
+    );
     assert_eq!(rows.len(), 4);
     for (k, row) in rows.iter().enumerate() {
         assert_eq!(row[0], k.to_string());

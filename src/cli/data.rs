@@ -160,8 +160,9 @@ pub fn info(a: InfoArgs) -> anyhow::Result<()> {
                     .filter(|l| !l.is_empty())
                     .take(5)
                     .collect();
+                let columns: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
                 println!(
-                    "  {}: {} rows, first [{}, {}] s{}",
+                    "  {}: {} rows, first [{}, {}] s{}{}",
                     t.name,
                     t.len(),
                     t.start.first().copied().unwrap_or(f64::NAN),
@@ -170,6 +171,11 @@ pub fn info(a: InfoArgs) -> anyhow::Result<()> {
                         String::new()
                     } else {
                         format!(", labels {}", labels.join(", "))
+                    },
+                    if columns.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", columns {}", columns.join(", "))
                     }
                 );
             }
