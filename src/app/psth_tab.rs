@@ -276,7 +276,7 @@ impl PsthTab {
         commands: &mut Vec<Command>,
     ) {
         ui.horizontal_wrapped(|ui| {
-            ui.label("Group trials by:");
+            let l = ui.label("Group trials by:");
             let shown = if self.view.group_by.is_empty() {
                 "(none)".to_string()
             } else {
@@ -289,21 +289,25 @@ impl PsthTab {
                     for c in columns {
                         ui.selectable_value(&mut self.view.group_by, c.clone(), c);
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
             ui.separator();
-            ui.label("Sort units by:");
+            let l = ui.label("Sort units by:");
             egui::ComboBox::from_id_salt("psth_order")
                 .selected_text(self.view.order.title())
                 .show_ui(ui, |ui| {
                     for o in [PsthOrder::UnitTable, PsthOrder::Peak, PsthOrder::Latency] {
                         ui.selectable_value(&mut self.view.order, o, o.title());
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
         });
         ui.horizontal_wrapped(|ui| {
             // The filter is model state: the Fit and State space tabs use
             // the same trials.
-            ui.label("Use only trials with (PSTH, Fit, State space):");
+            let l = ui.label("Use only trials with (PSTH, Fit, State space):");
             let mut filter = model.condition.clone();
             let column_text = if filter.column.is_empty() {
                 "(all trials)".to_string()
@@ -317,7 +321,9 @@ impl PsthTab {
                     for c in columns {
                         ui.selectable_value(&mut filter.column, c.clone(), c);
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
             let values: Vec<String> = ds
                 .trials
                 .as_ref()
@@ -329,14 +335,16 @@ impl PsthTab {
                 filter.value = values.first().cloned().unwrap_or_default();
             }
             if !filter.column.is_empty() {
-                ui.label("=");
+                let l = ui.label("=");
                 egui::ComboBox::from_id_salt("condition_value")
                     .selected_text(filter.value.clone())
                     .show_ui(ui, |ui| {
                         for v in &values {
                             ui.selectable_value(&mut filter.value, v.clone(), v);
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(l.id);
             }
             if filter.column.is_empty() {
                 filter.value.clear();
@@ -446,20 +454,21 @@ impl PsthTab {
         } else {
             b
         };
-        let pick = |ui: &mut egui::Ui, id: &str, k: &mut usize| {
+        let pick = |ui: &mut egui::Ui, label: &str, id: &str, k: &mut usize| {
+            let l = ui.label(label);
             egui::ComboBox::from_id_salt(id)
                 .selected_text(fits[*k].label.clone())
                 .show_ui(ui, |ui| {
                     for (i, f) in fits.iter().enumerate() {
                         ui.selectable_value(k, i, f.label.clone());
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
         };
         ui.horizontal(|ui| {
-            ui.label("Left:");
-            pick(ui, "compare_left", &mut a);
-            ui.label("Right:");
-            pick(ui, "compare_right", &mut b);
+            pick(ui, "Left:", "compare_left", &mut a);
+            pick(ui, "Right:", "compare_right", &mut b);
         });
         self.compare = (a, b);
         let (fa, fb) = (&fits[a], &fits[b]);
@@ -599,14 +608,16 @@ impl PsthTab {
         }
         self.view.unit = self.view.unit.min(n - 1);
         ui.horizontal(|ui| {
-            ui.label("Trials of unit");
+            let l = ui.label("Trials of unit");
             egui::ComboBox::from_id_salt("psth_unit")
                 .selected_text(ds.units[self.view.unit].id.clone())
                 .show_ui(ui, |ui| {
                     for (k, u) in ds.units.iter().enumerate() {
                         ui.selectable_value(&mut self.view.unit, k, u.id.clone());
                     }
-                });
+                })
+                .response
+                .labelled_by(l.id);
             if !self.view.group_by.is_empty() {
                 ui.label(format!("sorted by {}", self.view.group_by));
             }
