@@ -68,3 +68,23 @@ cat > "$tmp/mflab.ron" <<RON
 (tab: MeanFieldLab, meanfield_lab: (n: 256, j0: 1.0, dj: 0.1, h0: 0.5, seed: 1, beta_from: 0.7, beta_to: 1.5, points: 9, steps: 128, trials: 1000))
 RON
 SHOT_DELAY=${MF_DELAY:-240} shoot mean-field-lab meanfield-lab.png "$tmp/mflab.ron" --fit
+# Trial-aligned views (issue 15) on a synthetic trial-structured NWB written
+# by scripts/trials_fixture.py (needs `pip install pynwb`): the raster with
+# its time axis from the event and the event line, and the PSTH tab with
+# the trials grouped by `stimulus` and units sorted by response latency.
+if python3 -c 'import pynwb' 2>/dev/null; then
+  python3 scripts/trials_fixture.py "$tmp/trials.nwb" >/dev/null
+  load="load: Some((path: \"$tmp/trials.nwb\", bin_ms: 10.0, intervals: \"trials\", pre_s: 0.5, post_s: 1.0))"
+  cat > "$tmp/trials-raster.ron" <<RON
+(tab: Raster, $load, raster: (trial: 0, start: 0.0, len: 0.0))
+RON
+  cat > "$tmp/trials-psth.ron" <<RON
+(tab: Psth, $load, psth: (group_by: "stimulus", order: Latency, unit: 2))
+RON
+  # Fresh app storage: a window size saved by an earlier run would change
+  # the layout.
+  XDG_DATA_HOME=$tmp/xdg SHOT_DELAY=${TRIALS_DELAY:-12} shoot raster raster-trials.png "$tmp/trials-raster.ron"
+  XDG_DATA_HOME=$tmp/xdg SHOT_DELAY=${TRIALS_DELAY:-12} shoot psth psth-by-condition.png "$tmp/trials-psth.ron"
+else
+  echo "skipped raster-trials.png and psth-by-condition.png: pip install pynwb"
+fi

@@ -34,6 +34,7 @@
 //! * [`state_space`]: time-varying fields and couplings (filter, smoother, EM).
 //! * [`shard`]: per-neuron shards of the ML and state-space fits (manifest, ranges, merge checks).
 //! * [`progress`]: cancel tokens, progress callbacks, `FitInfo`.
+//! * [`psth`]: trials and their conditions, trial-averaged rates (PSTH).
 //! * [`cli`]: the headless command line.
 //! * `app` (feature `gui`): the desktop application.
 
@@ -45,6 +46,7 @@ pub mod io;
 pub mod meanfield;
 pub mod model;
 pub mod progress;
+pub mod psth;
 pub mod shard;
 pub mod sk_theory;
 pub mod spikes;

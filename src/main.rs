@@ -61,6 +61,7 @@ fn open_app(
         AppTab::PhaseLab => Tab::PhaseLab,
         AppTab::MeanFieldLab => Tab::MeanFieldLab,
         AppTab::StateSpace => Tab::StateSpace,
+        AppTab::Psth => Tab::Psth,
     });
     isingscope::app::run(file, tab, fit)
 }

@@ -177,6 +177,14 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
                     post: req.post_s,
                 }
             };
+            // Each raster trial's event time and the table's columns
+            // (conditions), for the PSTH view and condition filters.
+            let trials = match &alignment {
+                Alignment::Events { .. } => trains
+                    .interval_table(req.intervals.trim())
+                    .map(|t| crate::psth::TrialTable::from_intervals(t, req.pre_s)),
+                Alignment::Continuous => None,
+            };
             let binned = bin_spikes(&trains, &bin, &alignment).map_err(message)?;
             ctx.stop.check().map_err(message)?;
             let location = |id: i64| {
@@ -208,6 +216,7 @@ pub fn load_dataset(req: &LoadRequest, ctx: &JobContext<Dataset>) -> Result<Data
                 binned.bin_ms * 1e-3,
             );
             ds.set_spike_counts(&spikes);
+            ds.trials = trials;
             if merged > 0 {
                 ds.notes.push(format!(
                     "{merged} spikes fell into a bin that already had a spike of the same unit and were merged (bins are binary); a smaller bin width keeps them apart."

@@ -8,6 +8,7 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::activity::ActivityPyramid;
 use crate::model::stats::Moments;
+use crate::psth::{TrialTable, select_trials};
 use crate::spikes::SpikeRaster;
 
 /// One unit (neuron) of the loaded dataset, in raster column order.
@@ -60,6 +61,50 @@ pub struct Dataset {
     pub pyramid: Arc<ActivityPyramid>,
     /// Notes from loading (merged spikes, dropped units) for the Data tab.
     pub notes: Vec<String>,
+    /// With trials aligned to an intervals table: each raster trial's event
+    /// time and the table's columns (conditions). None for continuous data.
+    pub trials: Option<TrialTable>,
+}
+
+/// The couplings of a fit of one condition's trials, kept so that two
+/// conditions can be compared side by side (PSTH tab).
+#[derive(Clone, Debug)]
+pub struct ConditionFit {
+    /// The trials fitted, e.g. "stimulus = A: 20 of 60 trials".
+    pub label: String,
+    /// How it was fitted, e.g. "exact ML (L2 = 0)".
+    pub method: String,
+    /// Fitted couplings (`[(i, j)]`: j at t−1 → i at t), effective.
+    pub j: DMatrix<f64>,
+    /// Changes with the content (heatmap texture key).
+    pub generation: u64,
+}
+
+/// Which trials the analyses use: those whose `column` equals `value`
+/// (both empty: every trial). Held in the app's model state so that the
+/// PSTH, Fit and State space tabs agree; saved in sessions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ConditionFilter {
+    /// A column of the trials table (empty: no filter).
+    pub column: String,
+    /// The value the trials must have in that column.
+    pub value: String,
+}
+
+impl ConditionFilter {
+    /// Whether the filter keeps every trial.
+    pub fn is_all(&self) -> bool {
+        self.column.is_empty()
+    }
+    /// One line for labels, e.g. "stimulus = A".
+    pub fn describe(&self) -> String {
+        if self.is_all() {
+            "all trials".into()
+        } else {
+            format!("{} = {}", self.column, self.value)
+        }
+    }
 }
 
 impl Dataset {
@@ -107,6 +152,7 @@ impl Dataset {
             truth: None,
             pyramid,
             notes: Vec::new(),
+            trials: None,
         }
     }
 
@@ -126,6 +172,67 @@ impl Dataset {
                 0.0
             };
         }
+    }
+
+    /// The raster trials `filter` keeps (ascending), or None when it keeps
+    /// them all. An error (one line) when the dataset has no trials table
+    /// or the column or value is not in it.
+    pub fn condition_trials(&self, filter: &ConditionFilter) -> Result<Option<Vec<usize>>, String> {
+        if filter.is_all() {
+            return Ok(None);
+        }
+        let Some(table) = &self.trials else {
+            return Err(format!(
+                "{}: no trials table, so no condition '{}' to filter by; load with an intervals table (Data tab)",
+                self.name,
+                filter.describe()
+            ));
+        };
+        table
+            .trials_where(&filter.column, &filter.value)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", self.name))
+    }
+
+    /// The dataset restricted to `trials` (in that order), named after the
+    /// condition. O(spikes) for the raster view aggregates: call from a
+    /// worker thread.
+    pub fn subset_trials(&self, trials: &[usize], condition: &str) -> Result<Dataset, String> {
+        let raster = select_trials(&self.raster, trials).map_err(|e| e.to_string())?;
+        let mut ds = Dataset::new(
+            format!(
+                "{} [{condition}: {} of {} trials]",
+                self.name,
+                trials.len(),
+                self.raster.n_trials()
+            ),
+            self.source.clone(),
+            raster,
+            self.unit_ids(),
+            self.units.iter().map(|u| u.label.clone()).collect(),
+            self.units.iter().map(|u| u.location.clone()).collect(),
+            self.bin_seconds,
+        );
+        ds.truth = self.truth.clone();
+        ds.trials = self.trials.as_ref().map(|t| TrialTable {
+            event_s: trials
+                .iter()
+                .filter_map(|&r| t.event_s.get(r).copied())
+                .collect(),
+            pre_s: t.pre_s,
+            columns: t
+                .columns
+                .iter()
+                .map(|c| crate::io::IntervalColumn {
+                    name: c.name.clone(),
+                    values: trials
+                        .iter()
+                        .filter_map(|&r| c.values.get(r).cloned())
+                        .collect(),
+                })
+                .collect(),
+        });
+        Ok(ds)
     }
 
     /// Unit ids in column order (for tooltips and exports).

@@ -403,6 +403,17 @@ impl FitTab {
         commands: &mut Vec<Command>,
     ) {
         ui.heading("Fit couplings and fields");
+        // Condition filter (chosen in the PSTH tab): which trials a fit uses.
+        if model.dataset.as_ref().is_some_and(|d| d.trials.is_some()) {
+            ui.label(format!(
+                "Trials: {} (condition filter in the PSTH tab){}",
+                model.condition.describe(),
+                model
+                    .fit_trials
+                    .as_ref()
+                    .map_or(String::new(), |t| format!("; the current fit used {t}"))
+            ));
+        }
         let trials = model.dataset.as_ref().map_or(1, |d| d.raster.n_trials());
         ui.horizontal(|ui| {
             // Run first and a fixed-width method box: choosing a method

@@ -16,6 +16,7 @@ pub mod lessons;
 pub mod meanfield_lab;
 pub mod phase_lab;
 pub mod plots;
+pub mod psth_tab;
 pub mod raster_tab;
 pub mod session;
 pub mod state_space_tab;
@@ -44,13 +45,16 @@ pub enum Tab {
     MeanFieldLab,
     /// The state-space model.
     StateSpace,
+    /// Trial-averaged rates (PSTH) by condition.
+    Psth,
 }
 
 impl Tab {
     /// All tabs in order.
-    pub const ALL: [Tab; 7] = [
+    pub const ALL: [Tab; 8] = [
         Tab::Data,
         Tab::Raster,
+        Tab::Psth,
         Tab::Couplings,
         Tab::Fit,
         Tab::PhaseLab,
@@ -67,6 +71,7 @@ impl Tab {
             Tab::PhaseLab => "Phase lab",
             Tab::MeanFieldLab => "Mean-field lab",
             Tab::StateSpace => "State space",
+            Tab::Psth => "PSTH",
         }
     }
 }
@@ -82,6 +87,59 @@ pub struct AppModel {
     pub order: Vec<usize>,
     /// Bumped when the dataset changes.
     pub generation: u64,
+    /// Which trials the PSTH, Fit and State space tabs use.
+    pub condition: dataset::ConditionFilter,
+    /// The raster of the trials `condition` keeps (None: all trials, or
+    /// the filter does not apply to the dataset), rebuilt when either
+    /// changes.
+    pub condition_raster: Option<Arc<crate::spikes::SpikeRaster>>,
+    /// The trials the current fit used: "all 60 trials" or
+    /// "stimulus = A: 20 of 60 trials".
+    pub fit_trials: Option<String>,
+    /// The latest fit of each set of trials of this dataset (one per
+    /// condition label), to compare conditions' couplings.
+    pub condition_fits: Vec<dataset::ConditionFit>,
+}
+
+impl AppModel {
+    /// Apply a condition filter: rebuild the filtered raster. An error
+    /// (one line) leaves the filter off.
+    pub fn set_condition(&mut self, filter: dataset::ConditionFilter) -> Result<(), String> {
+        self.condition_raster = None;
+        let Some(ds) = &self.dataset else {
+            self.condition = filter;
+            return Ok(());
+        };
+        match ds.condition_trials(&filter) {
+            Ok(None) => {
+                self.condition = filter;
+                Ok(())
+            }
+            Ok(Some(trials)) => {
+                let r =
+                    crate::psth::select_trials(&ds.raster, &trials).map_err(|e| e.to_string())?;
+                self.condition_raster = Some(Arc::new(r));
+                self.condition = filter;
+                Ok(())
+            }
+            Err(e) => {
+                self.condition = dataset::ConditionFilter::default();
+                Err(e)
+            }
+        }
+    }
+
+    /// The raster the analyses use (the condition's trials, or all) and
+    /// its bin width, seconds.
+    pub fn analysis_raster(&self) -> Option<(Arc<crate::spikes::SpikeRaster>, f64)> {
+        let ds = self.dataset.as_ref()?;
+        Some((
+            self.condition_raster
+                .clone()
+                .unwrap_or_else(|| ds.raster.clone()),
+            ds.bin_seconds,
+        ))
+    }
 }
 
 /// Requests from the tabs, applied by the shell after drawing.
@@ -109,6 +167,8 @@ pub enum Command {
     ShowTab(Tab),
     /// Set the unit display order.
     SetOrder(Vec<usize>),
+    /// Use only the trials of one condition (PSTH, Fit, State space).
+    SetCondition(dataset::ConditionFilter),
 }
 
 /// A job the shell runs in the background.
@@ -151,6 +211,7 @@ pub struct IsingScopeApp {
     phase_lab: phase_lab::PhaseLab,
     meanfield_lab: meanfield_lab::MeanFieldLab,
     state_space: state_space_tab::StateSpaceTab,
+    psth: psth_tab::PsthTab,
     job: Option<RunningJob>,
     /// Messages for the user (errors name the file and the problem).
     message: Option<(bool, String)>,
@@ -173,6 +234,8 @@ pub struct IsingScopeApp {
     fit_settings_of_current: Option<fit_tab::FitRequest>,
     /// The restored fit's settings, waiting for its dataset.
     pending_fit_settings: Option<fit_tab::FitRequest>,
+    /// The trials of the running fit, in words (see `AppModel::fit_trials`).
+    pending_fit_trials: Option<String>,
     /// Start a fit (default settings) once the next dataset has loaded.
     pub fit_after_load: bool,
     /// Result messages of window captures (written off the UI thread).
@@ -227,6 +290,7 @@ impl IsingScopeApp {
             phase_lab: phase_lab::PhaseLab::default(),
             meanfield_lab: meanfield_lab::MeanFieldLab::default(),
             state_space: state_space_tab::StateSpaceTab::default(),
+            psth: psth_tab::PsthTab::default(),
             job: None,
             message: None,
             session_path: "session.ron".into(),
@@ -238,6 +302,7 @@ impl IsingScopeApp {
             running_fit_settings: None,
             fit_settings_of_current: None,
             pending_fit_settings: None,
+            pending_fit_trials: None,
             fit_after_load: false,
             capture_rx: None,
             wake,
@@ -312,6 +377,18 @@ impl IsingScopeApp {
     /// The raster tab, mutable (for tests that set the view directly).
     pub fn raster_mut(&mut self) -> &mut raster_tab::RasterTab {
         &mut self.raster
+    }
+    /// Set the condition filter as the PSTH tab's selectors do (tests).
+    pub fn set_condition(&mut self, filter: dataset::ConditionFilter) {
+        self.apply(Command::SetCondition(filter));
+    }
+    /// The PSTH tab (tests read its values).
+    pub fn psth(&self) -> &psth_tab::PsthTab {
+        &self.psth
+    }
+    /// The PSTH tab, mutable (tests set its view directly).
+    pub fn psth_mut(&mut self) -> &mut psth_tab::PsthTab {
+        &mut self.psth
     }
 
     /// The phase lab, mutable (for tests that set view options directly).
@@ -395,10 +472,31 @@ impl IsingScopeApp {
             return;
         };
         self.running_fit_settings = Some(req.clone());
+        // Only the trials of the chosen condition (PSTH tab), if any.
+        let trials = match ds.condition_trials(&self.model.condition) {
+            Ok(t) => t,
+            Err(e) => {
+                self.message = Some((true, e));
+                return;
+            }
+        };
+        let total = ds.raster.n_trials();
+        self.pending_fit_trials = Some(match &trials {
+            Some(t) => format!(
+                "{}: {} of {total} trials",
+                self.model.condition.describe(),
+                t.len()
+            ),
+            None => format!("all {total} trials"),
+        });
+        let condition = self.model.condition.describe();
         let job = Job::spawn(
             format!("Fitting ({})", req.method.title()),
             self.wake.clone(),
-            move |ctx| fit_tab::run_fit(&req, &ds, ctx),
+            move |ctx| match trials {
+                Some(t) => fit_tab::run_fit(&req, &ds.subset_trials(&t, &condition)?, ctx),
+                None => fit_tab::run_fit(&req, &ds, ctx),
+            },
         );
         self.job = Some(RunningJob::Fit(job));
     }
@@ -449,9 +547,19 @@ impl IsingScopeApp {
                     self.job = None;
                     match r {
                         Ok(mut fit) => {
+                            self.model.fit_trials = self.pending_fit_trials.take();
                             self.model.generation += 1;
                             fit.generation = self.model.generation * 1000 + 1;
                             let warning = fit.check.as_ref().and_then(|c| c.warning.clone());
+                            if let Some(label) = &self.model.fit_trials {
+                                self.model.condition_fits.retain(|c| &c.label != label);
+                                self.model.condition_fits.push(dataset::ConditionFit {
+                                    label: label.clone(),
+                                    method: fit.method.clone(),
+                                    j: fit.j.clone(),
+                                    generation: fit.generation,
+                                });
+                            }
                             self.model.fit = Some(fit);
                             self.fit_settings_of_current = self.running_fit_settings.take();
                             self.message = Some(match warning {
@@ -506,6 +614,14 @@ impl IsingScopeApp {
         }
         let ds = Arc::new(ds);
         self.model.dataset = Some(ds.clone());
+        self.model.fit_trials = None;
+        self.model.condition_fits.clear();
+        // The condition filter (e.g. from a session) applies to the new
+        // trials if their table has it; else it is dropped with a message.
+        let condition = self.model.condition.clone();
+        if let Err(e) = self.model.set_condition(condition) {
+            self.message = Some((true, format!("condition filter dropped: {e}")));
+        }
         // A restored fit comes back with its checks (the model check and
         // log-likelihoods), recomputed from the saved J and H.
         // (Not when a new fit follows the load anyway.)
@@ -558,6 +674,8 @@ impl IsingScopeApp {
             meanfield_lab: self.meanfield_lab.settings.clone(),
             presentation: self.presentation.0,
             enlarged_plot: self.enlarged.0.clone(),
+            psth: self.psth.view_state(),
+            condition: self.model.condition.clone(),
         }
     }
 
@@ -565,6 +683,9 @@ impl IsingScopeApp {
         self.tab = s.tab;
         self.fit.apply_settings(&s.fit);
         self.raster.apply_view_state(&s.raster);
+        self.psth.apply_view_state(&s.psth);
+        // Checked against the trials when the session's data have loaded.
+        self.model.condition = s.condition.clone();
         self.couplings.threshold = s.couplings_threshold;
         self.presentation.1 = Some(s.presentation);
         self.enlarged.1 = Some(s.enlarged_plot.clone());
@@ -648,6 +769,11 @@ impl IsingScopeApp {
             Command::SetOrder(o) => {
                 if o.len() == self.model.order.len() {
                     self.model.order = o;
+                }
+            }
+            Command::SetCondition(f) => {
+                if let Err(e) = self.model.set_condition(f) {
+                    self.message = Some((true, e));
                 }
             }
         }
@@ -892,10 +1018,10 @@ impl eframe::App for IsingScopeApp {
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, &mut commands));
         egui::CentralPanel::default().show(ui, |ui| {
             // The phase lab lays out its own panels and the Mean-field lab
-            // scrolls itself; every other tab scrolls here, so at any window
+            // and PSTH tabs scroll themselves; every other tab scrolls here, so at any window
             // size its last widget is reachable (the wheel over a plot that
             // does not zoom scrolls the page).
-            if matches!(self.tab, Tab::PhaseLab | Tab::MeanFieldLab) {
+            if matches!(self.tab, Tab::PhaseLab | Tab::MeanFieldLab | Tab::Psth) {
                 self.tab_viewport = None;
                 self.tab_body_ui(ui, &mut commands);
             } else {
@@ -929,6 +1055,7 @@ impl IsingScopeApp {
         match self.tab {
             Tab::Data => self.data.ui(ui, &self.model, busy, commands),
             Tab::Raster => self.raster.ui(ui, &self.model, commands),
+            Tab::Psth => self.psth.ui(ui, &self.model, commands),
             Tab::Couplings => self.couplings.ui(ui, &self.model, commands),
             Tab::Fit => self
                 .fit
@@ -939,11 +1066,8 @@ impl IsingScopeApp {
                 self.meanfield_lab.ui(ui, fitted, &self.wake)
             }
             Tab::StateSpace => {
-                let loaded = self
-                    .model
-                    .dataset
-                    .as_ref()
-                    .map(|d| (d.raster.clone(), d.bin_seconds));
+                // The condition's trials when a filter is set (PSTH tab).
+                let loaded = self.model.analysis_raster();
                 self.state_space.ui(ui, loaded, &self.wake)
             }
         }

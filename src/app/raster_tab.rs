@@ -45,6 +45,27 @@ pub struct RasterTab {
     pub rect: Option<Rect>,
 }
 
+/// Seconds from a trial's first bin to its event (0 without trials): the
+/// raster's time axis shows `bin time − offset`, so the event is at 0.
+pub fn event_offset(ds: &Dataset) -> f64 {
+    ds.trials.as_ref().map_or(0.0, |t| t.pre_s)
+}
+
+/// "Trial 3: event at 12.5 s; stimulus = A, ..." for the trial shown.
+fn trial_conditions(ds: &Dataset, trial: usize) -> Option<String> {
+    let table = ds.trials.as_ref()?;
+    let event = table.event_s.get(trial)?;
+    let cols: Vec<String> = table
+        .columns
+        .iter()
+        .filter_map(|c| c.values.get(trial).map(|v| format!("{} = {v}", c.name)))
+        .collect();
+    Some(format!(
+        "Trial {trial}: event at {event} s; {}",
+        cols.join(", ")
+    ))
+}
+
 /// Ink colour of a unit's spikes by its quality label.
 fn label_ink(label: &str, dark: bool) -> Color32 {
     match label.to_ascii_lowercase().as_str() {
@@ -99,14 +120,23 @@ impl RasterTab {
                 }
             }
             let (start, len) = self.window(t);
+            let t0 = event_offset(ds);
             ui.label(format!(
-                "{:.3} s – {:.3} s of {:.3} s ({} units; wheel: zoom, drag: pan, double-click: reset)",
-                start * ds.bin_seconds,
-                (start + len) * ds.bin_seconds,
+                "{:.3} s – {:.3} s of {:.3} s{} ({} units; wheel: zoom, drag: pan, double-click: reset)",
+                start * ds.bin_seconds - t0,
+                (start + len) * ds.bin_seconds - t0,
                 t as f64 * ds.bin_seconds,
+                if ds.trials.is_some() {
+                    " (time from the event)"
+                } else {
+                    ""
+                },
                 n
             ));
         });
+        if let Some(text) = trial_conditions(ds, self.view.trial) {
+            ui.label(text);
+        }
         let avail = ui.available_size();
         let raster_h = (avail.y - 190.0).max(120.0);
         let (rect, resp) =
@@ -124,6 +154,19 @@ impl RasterTab {
                 Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
                 Color32::WHITE,
             );
+        }
+        // The event (time 0 of each trial) as a vertical line.
+        if ds.trials.is_some() {
+            let (start, len) = self.window(t);
+            let event_bin = event_offset(ds) / ds.bin_seconds;
+            if event_bin >= start && event_bin <= start + len {
+                let x = rect.left() + rect.width() * ((event_bin - start) / len) as f32;
+                ui.painter().vline(
+                    x,
+                    rect.y_range(),
+                    egui::Stroke::new(2.0, Color32::from_rgb(250, 200, 60)),
+                );
+            }
         }
         // Unit ids at the left edge when rows are tall enough to read.
         let row_h = rect.height() / n.max(1) as f32;
@@ -153,19 +196,32 @@ impl RasterTab {
                     } else {
                         &u.label
                     },
-                    bin * ds.bin_seconds
+                    bin * ds.bin_seconds - event_offset(ds)
                 ));
             }
         }
         ui.label("Population rate (Hz per unit)");
+        // With trials, time runs from each trial's event (negative before).
+        let t0 = event_offset(ds);
+        let aligned = ds.trials.is_some();
         Plot::new("population_rate")
             .height(140.0)
             .allow_zoom(false)
             .allow_drag(false)
             .allow_scroll(false)
-            .x_axis_label("time (s)")
+            .x_axis_label(if aligned {
+                "time from event (s)"
+            } else {
+                "time (s)"
+            })
             .show(ui, |plot| {
-                plot.line(Line::new("rate", PlotPoints::from(self.rate.clone())));
+                let pts: Vec<[f64; 2]> = self.rate.iter().map(|&[x, y]| [x - t0, y]).collect();
+                plot.line(Line::new("rate", PlotPoints::from(pts)));
+                if aligned {
+                    plot.vline(
+                        egui_plot::VLine::new("event", 0.0).color(Color32::from_rgb(250, 200, 60)),
+                    );
+                }
             });
     }
 

@@ -49,6 +49,10 @@ pub struct Session {
     pub couplings_view: super::couplings_tab::CouplingsViewState,
     /// The State space tab's settings.
     pub state_space: super::state_space_tab::StateSpaceViewState,
+    /// PSTH view: grouping column, unit order, unit shown.
+    pub psth: super::psth_tab::PsthViewState,
+    /// The condition filter of the PSTH, Fit and State space tabs.
+    pub condition: super::dataset::ConditionFilter,
 }
 
 /// A fitted model as a session stores it (effective parameters).
@@ -114,6 +118,8 @@ impl Default for Session {
             data_view: Default::default(),
             couplings_view: Default::default(),
             state_space: Default::default(),
+            psth: Default::default(),
+            condition: Default::default(),
         }
     }
 }
@@ -170,6 +176,20 @@ impl Session {
         if !finite_in(r.start, 0.0, f64::MAX) || !finite_in(r.len, 0.0, f64::MAX) {
             dropped.push("raster view window (reset)".into());
             self.raster = defaults.raster.clone();
+        }
+        // PSTH view and condition filter: a value needs its column, names
+        // are short single lines; whether the column exists is checked
+        // against the trials when the data have loaded.
+        let line_ok = |s: &str| s.len() <= 200 && !s.contains(['\n', '\r']);
+        let c = &self.condition;
+        if (c.column.is_empty() && !c.value.is_empty()) || !line_ok(&c.column) || !line_ok(&c.value)
+        {
+            dropped.push("condition filter (reset to all trials)".into());
+            self.condition = defaults.condition.clone();
+        }
+        if !line_ok(&self.psth.group_by) || self.psth.unit > 1_000_000 {
+            dropped.push("PSTH view (reset)".into());
+            self.psth = defaults.psth.clone();
         }
         let mut sorted = self.order.clone();
         sorted.sort_unstable();
@@ -275,6 +295,38 @@ mod tests {
                 .unwrap_err()
                 .contains("none.ron")
         );
+    }
+
+    #[test]
+    fn psth_view_and_condition_filter_round_trip_and_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("psth.ron");
+        let mut s = Session {
+            tab: Tab::Psth,
+            ..Default::default()
+        };
+        s.psth.group_by = "stimulus".into();
+        s.psth.order = super::super::psth_tab::PsthOrder::Latency;
+        s.psth.unit = 7;
+        s.condition.column = "contrast".into();
+        s.condition.value = "0.25".into();
+        s.save(&p).unwrap();
+        let (back, dropped) = Session::load_validated(&p).unwrap();
+        assert!(dropped.is_empty(), "{dropped:?}");
+        assert_eq!(back, s);
+        // A value without its column, and a column name that is not one
+        // line, are reset and named.
+        s.condition.column.clear();
+        s.psth.group_by = "a\nb".into();
+        s.save(&p).unwrap();
+        let (back, dropped) = Session::load_validated(&p).unwrap();
+        let text = dropped.join("; ");
+        assert!(
+            text.contains("condition filter") && text.contains("PSTH view"),
+            "{text}"
+        );
+        assert_eq!(back.condition, Default::default());
+        assert_eq!(back.psth, Default::default());
     }
 
     #[test]

@@ -7,9 +7,10 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 use crate::io::binning::{Alignment, BinOptions, Binned, UnitSelection, bin_spikes, summarize};
-use crate::io::csv_spikes::read_event_times;
+use crate::io::csv_spikes::read_event_table;
 use crate::io::spike_trains::{Quality, SpikeTrains};
 use crate::io::{LoadOptions, Loaded, Orientation, TimeUnit, demo, load_path, npy};
+use crate::psth::TrialTable;
 
 /// Unit of CSV times.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -95,7 +96,7 @@ pub struct InfoArgs {
 /// Arguments of `isingscope bin`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Bins are half-open [t0 + k*w, t0 + (k+1)*w) with times rounded to the nearest nanosecond; several spikes of a unit in one bin count once (the merged count is reported). Without --stop the raster covers the recording (whole bins up to its end, plus the bin of the last spike).\n\nOutput: OUT (.npy, (R, T, N) uint8 0/1; R = 1 without alignment) and units.csv next to it: column,unit_id,label,rate_hz,active_bins,merged_spikes (one row per raster column)."
+    after_help = "Bins are half-open [t0 + k*w, t0 + (k+1)*w) with times rounded to the nearest nanosecond; several spikes of a unit in one bin count once (the merged count is reported). Without --stop the raster covers the recording (whole bins up to its end, plus the bin of the last spike).\n\nOutput: OUT (.npy, (R, T, N) uint8 0/1; R = 1 without alignment) and units.csv next to it: column,unit_id,label,rate_hz,active_bins,merged_spikes (one row per raster column). With --align or --intervals also trials.csv next to it: trial,start,<every other column of the events file or intervals table> (one row per raster trial; start = the event time, s)."
 )]
 pub struct BinArgs {
     /// Recording (NWB, Kilosort folder, CSV/TSV).
@@ -159,8 +160,9 @@ pub fn info(a: InfoArgs) -> anyhow::Result<()> {
                     .filter(|l| !l.is_empty())
                     .take(5)
                     .collect();
+                let columns: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
                 println!(
-                    "  {}: {} rows, first [{}, {}] s{}",
+                    "  {}: {} rows, first [{}, {}] s{}{}",
                     t.name,
                     t.len(),
                     t.start.first().copied().unwrap_or(f64::NAN),
@@ -169,6 +171,11 @@ pub fn info(a: InfoArgs) -> anyhow::Result<()> {
                         String::new()
                     } else {
                         format!(", labels {}", labels.join(", "))
+                    },
+                    if columns.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", columns {}", columns.join(", "))
                     }
                 );
             }
@@ -203,17 +210,27 @@ fn write_units_csv(path: &Path, binned: &Binned) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn alignment(a: &BinArgs, trains: &SpikeTrains) -> anyhow::Result<Alignment> {
+/// The alignment and, for aligned trials, their table (event times and
+/// every other column of the events file or intervals table).
+fn alignment(a: &BinArgs, trains: &SpikeTrains) -> anyhow::Result<(Alignment, Option<TrialTable>)> {
     if let Some(events) = &a.align {
-        let times = read_event_times(events, TimeUnit::Seconds, None)?;
+        let (times, columns) = read_event_table(events, TimeUnit::Seconds, None)?;
         let Some(post) = a.post else {
             bail!("--align needs --post (seconds after each event)");
         };
-        return Ok(Alignment::Events {
-            times,
-            pre: a.pre,
-            post,
-        });
+        let trials = TrialTable {
+            event_s: times.clone(),
+            pre_s: a.pre,
+            columns,
+        };
+        return Ok((
+            Alignment::Events {
+                times,
+                pre: a.pre,
+                post,
+            },
+            Some(trials),
+        ));
     }
     if let Some(name) = &a.intervals {
         let Some(table) = trains.interval_table(name) else {
@@ -237,13 +254,16 @@ fn alignment(a: &BinArgs, trains: &SpikeTrains) -> anyhow::Result<Alignment> {
                 .map(|(s, e)| e - s)
                 .fold(f64::INFINITY, f64::min),
         };
-        return Ok(Alignment::Events {
-            times: table.start.clone(),
-            pre: a.pre,
-            post,
-        });
+        return Ok((
+            Alignment::Events {
+                times: table.start.clone(),
+                pre: a.pre,
+                post,
+            },
+            Some(TrialTable::from_intervals(table, a.pre)),
+        ));
     }
-    Ok(Alignment::Continuous)
+    Ok((Alignment::Continuous, None))
 }
 
 /// `isingscope bin`.
@@ -270,13 +290,18 @@ pub fn bin(a: BinArgs) -> anyhow::Result<()> {
         stop: a.stop,
         units,
     };
-    let align = alignment(&a, &trains)?;
-    let units_csv = a
-        .out
-        .parent()
-        .map_or_else(|| PathBuf::from("units.csv"), |d| d.join("units.csv"));
-    // Both outputs are checked before either is written.
-    super::check_outputs(&[&a.out, &units_csv])?;
+    let (align, trials) = alignment(&a, &trains)?;
+    let beside = |name: &str| {
+        a.out
+            .parent()
+            .map_or_else(|| PathBuf::from(name), |d| d.join(name))
+    };
+    let units_csv = beside("units.csv");
+    let trials_csv = trials.as_ref().map(|_| beside("trials.csv"));
+    // Every output is checked before any is written.
+    let mut outputs = vec![a.out.as_path(), units_csv.as_path()];
+    outputs.extend(trials_csv.as_deref());
+    super::check_outputs(&outputs)?;
     let binned = bin_spikes(&trains, &opts, &align)
         .with_context(|| format!("cannot bin {}", a.file.display()))?;
     for w in &binned.warnings {
@@ -287,6 +312,15 @@ pub fn bin(a: BinArgs) -> anyhow::Result<()> {
     }
     npy::write_raster(&a.out, &binned.raster)?;
     write_units_csv(&units_csv, &binned)?;
+    if let (Some(path), Some(trials)) = (&trials_csv, &trials) {
+        crate::io::output::write_atomic(path, |w| trials.write_csv(w))?;
+        println!(
+            "wrote {} ({} trials: trial, start, {})",
+            path.display(),
+            trials.len(),
+            trials.column_names().join(", ")
+        );
+    }
     let (r, t, n) = binned.raster.shape();
     println!(
         "wrote {} ({r} trials x {t} bins x {n} units, {} ms bins, active fraction {:.5}) and {}",

@@ -70,6 +70,8 @@ pub enum AppTab {
     MeanFieldLab,
     /// State-space model.
     StateSpace,
+    /// Trial-averaged rates (PSTH) by condition.
+    Psth,
 }
 
 /// Headless subcommands.

@@ -745,6 +745,7 @@ mod tests {
             start: vec![0.0],
             stop: vec![2.3],
             labels: vec![String::new()],
+            columns: vec![],
         };
         let s = SpikeTrains::new(
             "x",

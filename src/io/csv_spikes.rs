@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::spike_trains::{Quality, SpikeTrains, UnitInfo};
+use super::spike_trains::{IntervalColumn, Quality, SpikeTrains, UnitInfo};
 use super::{LoadOptions, TimeUnit};
 use crate::{Error, Result};
 
@@ -425,12 +425,26 @@ fn load_csv_bytes(
 /// `start`/`start_time` if there is a header, else the first column.
 /// Times are converted from `unit` to seconds.
 pub fn read_event_times(path: &Path, unit: TimeUnit, sample_rate: Option<f64>) -> Result<Vec<f64>> {
+    Ok(read_event_table(path, unit, sample_rate)?.0)
+}
+
+/// Like [`read_event_times`], and also every other column of the file, one
+/// value per event as text (trimmed), so that trials can be grouped by a
+/// condition column (e.g. `stimulus`). Without a header the other columns
+/// are named `column2`, `column3`, ... (1-based positions); fields missing
+/// from a short row are empty.
+pub fn read_event_table(
+    path: &Path,
+    unit: TimeUnit,
+    sample_rate: Option<f64>,
+) -> Result<(Vec<f64>, Vec<IntervalColumn>)> {
     super::output::register_input(path);
     let to_s = unit.seconds_per_unit(sample_rate)?;
     let mut rdr = reader(path)?;
     let mut rec = csv::ByteRecord::new();
     let csv_err = |e: csv::Error| Error::format(path, format!("not readable as CSV: {e}"));
     let mut out = Vec::new();
+    let mut columns: Vec<IntervalColumn> = Vec::new();
     let mut col = 0;
     let mut first = true;
     while rdr.read_byte_record(&mut rec).map_err(csv_err)? {
@@ -439,8 +453,26 @@ pub fn read_event_times(path: &Path, unit: TimeUnit, sample_rate: Option<f64>) -
             first = false;
             if !rec.get(0).is_some_and(is_number) {
                 col = find_column(path, Some(&rec), None, EVENT_NAMES, "event time")?.unwrap_or(0);
+                columns = rec
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| k != col)
+                    .map(|(k, f)| IntervalColumn {
+                        name: match String::from_utf8_lossy(f).trim() {
+                            "" => format!("column{}", k + 1),
+                            name => name.to_string(),
+                        },
+                        values: Vec::new(),
+                    })
+                    .collect();
                 continue;
             }
+            columns = (1..rec.len())
+                .map(|k| IntervalColumn {
+                    name: format!("column{}", k + 1),
+                    values: Vec::new(),
+                })
+                .collect();
         }
         if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
             continue;
@@ -449,11 +481,20 @@ pub fn read_event_times(path: &Path, unit: TimeUnit, sample_rate: Option<f64>) -
             .get(col)
             .ok_or_else(|| Error::format(path, format!("line {line}: no column {}", col + 1)))?;
         out.push(parse_f64(path, line, "event time", f)? * to_s);
+        // A short row leaves its missing fields empty (as before these
+        // columns were read, such files load).
+        let mut others = rec.iter().enumerate().filter(|&(k, _)| k != col);
+        for c in columns.iter_mut() {
+            let v = others.next().map_or_else(String::new, |(_, f)| {
+                String::from_utf8_lossy(f).trim().to_string()
+            });
+            c.values.push(v);
+        }
     }
     if out.is_empty() {
         return Err(Error::format(path, "the file holds no event times"));
     }
-    Ok(out)
+    Ok((out, columns))
 }
 
 #[cfg(test)]
@@ -629,5 +670,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2") && e.contains("'x'"), "{e}");
+    }
+
+    #[test]
+    fn event_table_keeps_every_other_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ev.csv");
+        // Header: the time column is found by name wherever it is; a short
+        // row leaves its missing fields empty.
+        std::fs::write(&p, "stimulus,time,side\nA,0.5,left\nB,1.5\n").unwrap();
+        let (t, cols) = read_event_table(&p, TimeUnit::Seconds, None).unwrap();
+        assert_eq!(t, vec![0.5, 1.5]);
+        let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["stimulus", "side"]);
+        assert_eq!(cols[0].values, vec!["A", "B"]);
+        assert_eq!(cols[1].values, vec!["left", ""]);
+        // No header: the first column is the time, the others are named by
+        // position; milliseconds are converted.
+        std::fs::write(&p, "500,x,1\n1500,y,2\n").unwrap();
+        let (t, cols) = read_event_table(&p, TimeUnit::Milliseconds, None).unwrap();
+        assert_eq!(t, vec![0.5, 1.5]);
+        assert_eq!(cols[0].name, "column2");
+        assert_eq!(cols[1].values, vec!["1", "2"]);
+        assert_eq!(
+            read_event_times(&p, TimeUnit::Milliseconds, None).unwrap(),
+            t
+        );
     }
 }

@@ -38,7 +38,7 @@ use std::path::Path;
 pub use binning::{
     Alignment, BinOptions, Binned, BinnedUnit, Summary, UnitSelection, bin_spikes, summarize,
 };
-pub use spike_trains::{IntervalTable, Quality, SpikeTrains, UnitInfo};
+pub use spike_trains::{IntervalColumn, IntervalTable, Quality, SpikeTrains, UnitInfo};
 
 use crate::spikes::SpikeRaster;
 use crate::{Error, Result};

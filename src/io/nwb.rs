@@ -15,7 +15,8 @@
 //!   (an object reference) is used;
 //! * every table under `/intervals` (`trials`, `epochs`, ...) with
 //!   `start_time` and `stop_time`; row labels from `tags` (ragged through
-//!   `tags_index`, joined with `;`).
+//!   `tags_index`, joined with `;`); and every other one-value-per-row
+//!   column (numbers or strings, e.g. a `stimulus` condition), as text.
 
 use std::path::Path;
 
@@ -515,12 +516,111 @@ fn read_intervals(path: &Path, file_len: u64, file: &File) -> Result<Vec<Interva
             ));
         }
         let labels = read_tags(path, file_len, &g, &gname, start.len())?;
+        let columns = read_columns(path, file_len, &g, &gname, start.len())?;
         out.push(IntervalTable {
             name,
             start,
             stop,
             labels,
+            columns,
         });
+    }
+    Ok(out)
+}
+
+/// Columns of an intervals table that are read elsewhere or are not one
+/// value per row.
+const INTERVAL_RESERVED: &[&str] = &[
+    "id",
+    "start_time",
+    "stop_time",
+    "tags",
+    "tags_index",
+    "timeseries",
+    "timeseries_index",
+];
+
+/// Every other column of an intervals table with one number or string per
+/// row (pynwb's `add_trial_column`), as text, in the order of the table's
+/// `colnames` attribute (else by name). Ragged columns (with an `_index`
+/// companion), multi-dimensional or compound ones, and columns of another
+/// length are skipped: they cannot label a trial with one value.
+fn read_columns(
+    path: &Path,
+    file_len: u64,
+    g: &Group,
+    gname: &str,
+    n: usize,
+) -> Result<Vec<crate::io::IntervalColumn>> {
+    let present = g
+        .datasets()
+        .map_err(|e| h5_err(path, &format!("listing {gname}"), e))?;
+    let mut names: Vec<String> = g
+        .attrs()
+        .ok()
+        .and_then(|a| {
+            a.get("colnames")
+                .and_then(AttrValue::as_strings)
+                .map(<[String]>::to_vec)
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| present.contains(c))
+        .collect();
+    let mut rest: Vec<String> = present
+        .iter()
+        .filter(|c| !names.contains(c))
+        .cloned()
+        .collect();
+    rest.sort();
+    names.extend(rest);
+    let mut out = Vec::new();
+    for name in names {
+        if INTERVAL_RESERVED.contains(&name.as_str())
+            || name.ends_with("_index")
+            || present.contains(&format!("{name}_index"))
+        {
+            continue;
+        }
+        let what = format!("{gname}/{name}");
+        let Some(ds) = optional_dataset(path, g, gname, &name)? else {
+            continue;
+        };
+        let shape = ds.shape().map_err(|e| h5_err(path, &what, e))?;
+        if shape.as_slice() != [n as u64] {
+            continue;
+        }
+        let dtype = ds.dtype().map_err(|e| h5_err(path, &what, e))?;
+        let values: Vec<String> = match dtype {
+            DType::F32 | DType::F64 => {
+                check_dataset(path, file_len, &ds, &what, Kind::Float)?;
+                ds.read_f64()
+                    .map_err(|e| h5_err(path, &format!("reading {what}"), e))?
+                    .iter()
+                    .map(f64::to_string)
+                    .collect()
+            }
+            DType::I8
+            | DType::I16
+            | DType::I32
+            | DType::I64
+            | DType::U8
+            | DType::U16
+            | DType::U32
+            | DType::U64 => read_ints(path, file_len, &ds, &what)?
+                .iter()
+                .map(i64::to_string)
+                .collect(),
+            DType::String | DType::VariableLengthString => {
+                check_dataset(path, file_len, &ds, &what, Kind::Any)?;
+                ds.read_string()
+                    .map_err(|e| h5_err(path, &format!("reading {what}"), e))?
+            }
+            _ => continue,
+        };
+        if values.len() == n {
+            out.push(crate::io::IntervalColumn { name, values });
+        }
     }
     Ok(out)
 }

@@ -107,6 +107,20 @@ pub struct IntervalTable {
     pub stop: Vec<f64>,
     /// One label per row (NWB `tags`, joined with `;`; empty when none).
     pub labels: Vec<String>,
+    /// Every other per-row column of the table (e.g. NWB `stimulus`,
+    /// `contrast`), in file order; each holds one value per row, as text
+    /// (numbers in Rust's shortest round-trip form), so conditions can be
+    /// grouped by any column whatever its type.
+    pub columns: Vec<IntervalColumn>,
+}
+
+/// One extra column of an [`IntervalTable`]: `values[k]` belongs to row `k`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct IntervalColumn {
+    /// Column name as in the file.
+    pub name: String,
+    /// One value per row, as text.
+    pub values: Vec<String>,
 }
 
 impl IntervalTable {
@@ -327,6 +341,15 @@ fn check_intervals(source: &Path, t: &IntervalTable) -> Result<()> {
             t.labels.len()
         )));
     }
+    if let Some(c) = t.columns.iter().find(|c| c.values.len() != t.start.len()) {
+        return Err(err(format!(
+            "interval table '{}': column '{}' has {} values for {} rows; they must agree",
+            t.name,
+            c.name,
+            c.values.len(),
+            t.start.len()
+        )));
+    }
     for (k, (&a, &b)) in t.start.iter().zip(&t.stop).enumerate() {
         if !a.is_finite() || !b.is_finite() || b < a {
             return Err(err(format!(
@@ -394,6 +417,7 @@ mod tests {
             start: vec![2.0],
             stop: vec![1.0],
             labels: vec![String::new()],
+            columns: vec![],
         };
         let e = SpikeTrains::new("x.nwb", units(&[1]), vec![vec![0.1]], vec![bad])
             .unwrap_err()
@@ -408,6 +432,7 @@ mod tests {
             start: vec![0.0],
             stop: vec![9.5],
             labels: vec!["wake".into()],
+            columns: vec![],
         };
         let s = SpikeTrains::new(
             "a",
