@@ -1068,6 +1068,12 @@ impl IsingScopeApp {
             Tab::StateSpace => {
                 // The condition's trials when a filter is set (PSTH tab).
                 let loaded = self.model.analysis_raster();
+                self.state_space.event_offset_s = self
+                    .model
+                    .dataset
+                    .as_ref()
+                    .and_then(|d| d.trials.as_ref())
+                    .map(|t| t.pre_s);
                 self.state_space.ui(ui, loaded, &self.wake)
             }
         }

@@ -88,6 +88,17 @@ pub struct StateSpaceOutcome {
     pub bin_seconds: f64,
 }
 
+/// Where transition `t` is drawn on the per-bin plots: at `t` (transition
+/// index) without trials, else at the time of the bin it produces (t + 1)
+/// from the trial's event, `(t + 1)·bin_s − event_offset_s` seconds
+/// (negative before the event).
+pub fn plot_time(t: f64, bin_s: f64, event_offset_s: Option<f64>) -> f64 {
+    match event_offset_s {
+        Some(pre) => (t + 1.0) * bin_s - pre,
+        None => t,
+    }
+}
+
 /// A run-time estimate of a state-space EM fit, from a timed piece of it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EmEstimate {
@@ -262,6 +273,10 @@ fn stopping_summary(r: &StateSpaceResult) -> String {
 
 /// View state of the State space tab.
 pub struct StateSpaceTab {
+    /// Seconds from a trial's first bin to its event, for loaded data with
+    /// trials (set by the app each frame): the per-bin plots then run in
+    /// time from the event.
+    pub event_offset_s: Option<f64>,
     synth: SynthSettings,
     max_iter: usize,
     use_loaded: bool,
@@ -299,6 +314,7 @@ pub struct StateSpaceTab {
 impl Default for StateSpaceTab {
     fn default() -> Self {
         Self {
+            event_offset_s: None,
             synth: SynthSettings::default(),
             max_iter: 120,
             use_loaded: false,
@@ -657,8 +673,24 @@ impl StateSpaceTab {
         let steps = res.n_steps();
         let n = res.n_units();
         let width = (ui.available_width() / 3.0 - 8.0).max(150.0);
-        let xs: Vec<f64> = (0..steps).map(|t| t as f64).collect();
-        let cursor = bin as f64;
+        // With trials, time runs from the event: transition t is drawn at
+        // the time of the bin it produces (t + 1), minus the event's offset.
+        let bin_s = o.bin_seconds;
+        // (Synthetic data, which carry their truth, have no event.)
+        let event = self.event_offset_s.filter(|_| o.truth.is_none());
+        let x_of = |t: f64| plot_time(t, bin_s, event);
+        let x_label = if event.is_some() {
+            "time of bin t+1 from the event (s)"
+        } else {
+            "transition t (bin t to t+1)"
+        };
+        let event_line = |plot: &mut egui_plot::PlotUi<'_>| {
+            if event.is_some() {
+                plot.vline(VLine::new("event", 0.0).color(egui::Color32::from_rgb(250, 200, 60)));
+            }
+        };
+        let xs: Vec<f64> = (0..steps).map(|t| x_of(t as f64)).collect();
+        let cursor = x_of(bin as f64);
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {
                 ui.label("Fields h_i(t), ±1.645 s.d. (units 0–2)");
@@ -666,7 +698,7 @@ impl StateSpaceTab {
                     .allow_scroll(false)
                     .width(width)
                     .height(170.0)
-                    .x_axis_label("transition t (bin t to t+1)")
+                    .x_axis_label(x_label)
                     .show(ui, |plot| {
                         for i in 0..n.min(3) {
                             let mean: Vec<f64> =
@@ -683,6 +715,7 @@ impl StateSpaceTab {
                             plot.line(Line::new(format!("h_{i}"), PlotPoints::from(pts)));
                         }
                         plot.vline(VLine::new("bin", cursor));
+                        event_line(plot);
                     });
             });
             ui.vertical(|ui| {
@@ -694,35 +727,40 @@ impl StateSpaceTab {
                     .iter()
                     .skip(1)
                     .enumerate()
-                    .map(|(t, &v)| [t as f64, v])
+                    .map(|(t, &v)| [x_of(t as f64), v])
                     .collect();
                 Plot::new("ss_rate")
                     .allow_scroll(false)
                     .width(width)
                     .height(170.0)
-                    .x_axis_label("transition t (bin t to t+1)")
+                    .x_axis_label(x_label)
                     .show(ui, |plot| {
                         plot.line(Line::new("rate", PlotPoints::from(pts)));
                         plot.vline(VLine::new("bin", cursor));
+                        event_line(plot);
                     });
             });
             ui.vertical(|ui| {
                 ui.label("Entropy flow (mean-field), nats per bin");
                 let f = &o.flow;
                 let line = |v: &[f64]| -> Vec<[f64; 2]> {
-                    v.iter().enumerate().map(|(t, &y)| [t as f64, y]).collect()
+                    v.iter()
+                        .enumerate()
+                        .map(|(t, &y)| [x_of(t as f64), y])
+                        .collect()
                 };
                 Plot::new("ss_flow")
                     .allow_scroll(false)
                     .width(width)
                     .height(170.0)
                     .legend(egui_plot::Legend::default())
-                    .x_axis_label("transition t (bin t to t+1)")
+                    .x_axis_label(x_label)
                     .show(ui, |plot| {
                         plot.line(Line::new("total", PlotPoints::from(line(&f.total))));
                         plot.line(Line::new("forward", PlotPoints::from(line(&f.forward))));
                         plot.line(Line::new("reverse", PlotPoints::from(line(&f.reverse))));
                         plot.vline(VLine::new("bin", cursor));
+                        event_line(plot);
                     });
             });
         });
@@ -740,7 +778,7 @@ impl StateSpaceTab {
             Plot::new("ss_cell")
                 .allow_scroll(false)
                 .height(150.0)
-                .x_axis_label("transition t (bin t to t+1)")
+                .x_axis_label(x_label)
                 .legend(egui_plot::Legend::default())
                 .show(ui, |plot| {
                     plot.add(FilledArea::new("credible band", &xs, &lo, &hi));
@@ -748,10 +786,11 @@ impl StateSpaceTab {
                     plot.line(Line::new("estimate", PlotPoints::from(pts)));
                     if let Some(t) = truth {
                         let pts: Vec<[f64; 2]> =
-                            (0..steps).map(|k| [k as f64, t.j(k, i, j)]).collect();
+                            (0..steps).map(|k| [x_of(k as f64), t.j(k, i, j)]).collect();
                         plot.line(Line::new("truth", PlotPoints::from(pts)));
                     }
                     plot.vline(VLine::new("bin", cursor));
+                    event_line(plot);
                 });
         }
     }
@@ -947,5 +986,21 @@ fn glyph(c: char) -> [u8; 7] {
         'i' => [0b00100, 0, 0b01100, 0b00100, 0b00100, 0b00100, 0b01110],
         'n' => [0, 0, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001],
         _ => [0; 7],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plot_time;
+
+    #[test]
+    fn transitions_are_drawn_in_time_from_the_event() {
+        // 10 ms bins, trials cut 0.5 s before the event: transition 49
+        // produces bin 50, which starts at the event.
+        assert_eq!(plot_time(49.0, 0.01, Some(0.5)), 0.0);
+        assert!((plot_time(0.0, 0.01, Some(0.5)) + 0.49).abs() < 1e-12);
+        assert!((plot_time(99.0, 0.01, Some(0.5)) - 0.5).abs() < 1e-12);
+        // Without trials the axis is the transition index.
+        assert_eq!(plot_time(7.0, 0.01, None), 7.0);
     }
 }
