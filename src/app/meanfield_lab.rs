@@ -55,17 +55,7 @@ pub fn method_description(m: Method) -> (&'static str, &'static str) {
 
 /// A fixed colour per method (same for its line and its points).
 fn method_color(m: Method) -> Color32 {
-    const PALETTE: [Color32; 7] = [
-        Color32::from_rgb(31, 119, 180),
-        Color32::from_rgb(255, 127, 14),
-        Color32::from_rgb(44, 160, 44),
-        Color32::from_rgb(214, 39, 40),
-        Color32::from_rgb(148, 103, 189),
-        Color32::from_rgb(140, 86, 75),
-        Color32::from_rgb(227, 119, 194),
-    ];
-    let k = Method::ALL.iter().position(|x| *x == m).unwrap_or(0);
-    PALETTE[k % PALETTE.len()]
+    super::plots::categorical(Method::ALL.iter().position(|x| *x == m).unwrap_or(0))
 }
 
 /// Where the network comes from.

@@ -149,18 +149,7 @@ impl HeatmapView {
             ui.vertical(|ui| {
                 let (rect, resp) = ui.allocate_exact_size(Vec2::splat(size), Sense::click());
                 out.rect = Some(rect);
-                ui.painter().image(
-                    texture.id(),
-                    rect,
-                    Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
-                    Color32::WHITE,
-                );
-                ui.painter().rect_stroke(
-                    rect,
-                    0.0,
-                    egui::Stroke::new(1.0, ui.visuals().weak_text_color()),
-                    egui::StrokeKind::Outside,
-                );
+                framed_image(ui, texture, rect);
                 let cell = |pos: Pos2| {
                     let x = ((pos.x - rect.left()) / rect.width() * n as f32).floor() as isize;
                     let y = ((pos.y - rect.top()) / rect.height() * n as f32).floor() as isize;
@@ -283,6 +272,39 @@ pub fn save_color_image(path: &std::path::Path, img: &ColorImage) -> Result<(), 
         .flat_map(|c| [c.r(), c.g(), c.b()])
         .collect();
     write_png(path, img.size[0] as u32, img.size[1] as u32, &rgb)
+}
+
+/// Colour of category `k` (methods, conditions): the ten-colour palette of
+/// the usual plotting libraries, distinct hues readable on dark and light
+/// backgrounds; repeats after eight.
+pub fn categorical(k: usize) -> Color32 {
+    const C: [Color32; 8] = [
+        Color32::from_rgb(31, 119, 180),
+        Color32::from_rgb(255, 127, 14),
+        Color32::from_rgb(44, 160, 44),
+        Color32::from_rgb(214, 39, 40),
+        Color32::from_rgb(148, 103, 189),
+        Color32::from_rgb(140, 86, 75),
+        Color32::from_rgb(227, 119, 194),
+        Color32::from_rgb(127, 127, 127),
+    ];
+    C[k % C.len()]
+}
+
+/// Paint `texture` over `rect` with a thin frame (heatmaps, rasters).
+pub fn framed_image(ui: &egui::Ui, texture: &TextureHandle, rect: Rect) {
+    ui.painter().image(
+        texture.id(),
+        rect,
+        Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+        Color32::WHITE,
+    );
+    ui.painter().rect_stroke(
+        rect,
+        0.0,
+        egui::Stroke::new(1.0, ui.visuals().weak_text_color()),
+        egui::StrokeKind::Outside,
+    );
 }
 
 /// Where presentation mode is kept: app-wide UI state in egui's memory, so

@@ -127,19 +127,9 @@ pub fn compute_curves(
     })
 }
 
-/// Colour of condition `k` (distinct hues, readable on dark and light).
+/// Colour of condition `k`.
 fn condition_colour(k: usize) -> Color32 {
-    const C: [Color32; 8] = [
-        Color32::from_rgb(31, 119, 180),
-        Color32::from_rgb(255, 127, 14),
-        Color32::from_rgb(44, 160, 44),
-        Color32::from_rgb(214, 39, 40),
-        Color32::from_rgb(148, 103, 189),
-        Color32::from_rgb(140, 86, 75),
-        Color32::from_rgb(227, 119, 194),
-        Color32::from_rgb(127, 127, 127),
-    ];
-    C[k % C.len()]
+    super::plots::categorical(k)
 }
 
 impl PsthTab {
@@ -678,20 +668,17 @@ impl PsthTab {
         let height = 320.0;
         ui.horizontal(|ui| {
             let (rect, _) = ui.allocate_exact_size(Vec2::new(width, height), Sense::hover());
-            if let Some(tex) = &self.unit_raster {
-                ui.painter().image(
-                    tex.id(),
-                    rect,
-                    Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
-                    Color32::WHITE,
-                );
+            match &self.unit_raster {
+                Some(tex) => super::plots::framed_image(ui, tex, rect),
+                None => {
+                    ui.painter().rect_stroke(
+                        rect,
+                        0.0,
+                        egui::Stroke::new(1.0, ui.visuals().weak_text_color()),
+                        egui::StrokeKind::Outside,
+                    );
+                }
             }
-            ui.painter().rect_stroke(
-                rect,
-                0.0,
-                egui::Stroke::new(1.0, ui.visuals().weak_text_color()),
-                egui::StrokeKind::Outside,
-            );
             event_line(ui, rect, &curves.overall);
             let total = curves.trials.len().max(1) as f32;
             ui.vertical(|ui| {
