@@ -38,7 +38,19 @@ fn fit_writes_the_checks_and_flags_tap() {
     ]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
-    assert!(!err.contains("warning:"), "ML flagged: {err}");
+    // The fit itself is fine (converged, above the independent model);
+    // its model check says that the bursts' synchrony is not reproduced.
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning:")).collect();
+    assert!(
+        warnings
+            .iter()
+            .all(|l| l.starts_with("warning: model check:")),
+        "ML flagged: {err}"
+    );
+    assert!(
+        warnings.iter().any(|l| l.contains("shared input")),
+        "common input not named: {err}"
+    );
     let se = csv_rows(&out.join("J_se.csv"), false);
     assert_eq!((se.len(), se[0].len()), (n, n));
     assert!(se.iter().flatten().all(|&x| x > 0.0 && x.is_finite()));

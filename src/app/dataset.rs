@@ -292,6 +292,9 @@ pub struct ModelCheck {
     pub multistable: bool,
     /// The multistability verdict in words.
     pub multistability: String,
+    /// When the data-started simulation does not reproduce the data's
+    /// moments: why, in words (see `fit::check::ModelCheck::moments_message`).
+    pub moments_mismatch: Option<String>,
     /// With trials: observed and predicted m_i(t) (N × T).
     pub m_t: Option<(DMatrix<f64>, DMatrix<f64>)>,
     /// Mean log-likelihood per bin and neuron on the training bins (nats).

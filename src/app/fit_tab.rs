@@ -270,6 +270,7 @@ pub fn load_fit_folder(
 fn check_view(mc: check::ModelCheck, holdout: String, gain: check::LlGain) -> ModelCheck {
     ModelCheck {
         multistability: mc.multistability_message(),
+        moments_mismatch: mc.moments_message(),
         multistable: mc.multistable,
         m_t: mc.m_t_observed.zip(mc.m_t_predicted),
         observed: mc.observed,
@@ -514,9 +515,21 @@ impl FitTab {
                             );
                         });
                 }
-                None => {
-                    ui.label("No problems found: the fit converged and predicts better than the independent model.");
+                None if check.moments_mismatch.is_none() => {
+                    ui.label("No problems found: the fit converged, predicts better than the independent model, and its simulation reproduces the data's moments.");
                 }
+                None => {}
+            }
+            if let Some(m) = &check.moments_mismatch {
+                egui::Frame::new()
+                    .fill(egui::Color32::from_rgb(255, 240, 215))
+                    .inner_margin(6.0)
+                    .show(ui, |ui| {
+                        ui.colored_label(
+                            egui::Color32::from_rgb(140, 70, 0),
+                            format!("Model check: {m}."),
+                        );
+                    });
             }
             let colour = if check.multistable {
                 egui::Color32::from_rgb(160, 80, 0)

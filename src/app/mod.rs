@@ -551,6 +551,8 @@ impl IsingScopeApp {
                             self.model.generation += 1;
                             fit.generation = self.model.generation * 1000 + 1;
                             let warning = fit.check.as_ref().and_then(|c| c.warning.clone());
+                            let mismatch =
+                                fit.check.as_ref().and_then(|c| c.moments_mismatch.clone());
                             if let Some(label) = &self.model.fit_trials {
                                 self.model.condition_fits.retain(|c| &c.label != label);
                                 self.model.condition_fits.push(dataset::ConditionFit {
@@ -564,6 +566,13 @@ impl IsingScopeApp {
                             self.fit_settings_of_current = self.running_fit_settings.take();
                             self.message = Some(match warning {
                                 Some(w) => (true, format!("Fit finished with a warning: {w}")),
+                                None if mismatch.is_some() => (
+                                    true,
+                                    format!(
+                                        "Fit finished; model check: {}",
+                                        mismatch.unwrap_or_default()
+                                    ),
+                                ),
                                 None if restored => {
                                     (false, "Restored the session's fit and its checks.".into())
                                 }
