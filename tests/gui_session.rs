@@ -136,8 +136,11 @@ fn a_reopened_session_shows_every_tab_as_it_was_saved() {
     click_tab(&mut h2, "Fit");
     h2.get_by_label_contains("Log-likelihood per bin and neuron: training");
     h2.get_by_label_contains("Model check: moments");
-    assert_eq!(
-        h2.state().message(),
-        Some("Restored the session's fit and its checks.")
+    // (These periodic data are no kinetic Ising model: the restored
+    // check says so after the restore message.)
+    let msg = h2.state().message().unwrap_or_default();
+    assert!(
+        msg.starts_with("Restored the session's fit and its checks."),
+        "{msg}"
     );
 }

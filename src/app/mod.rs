@@ -566,17 +566,17 @@ impl IsingScopeApp {
                             self.fit_settings_of_current = self.running_fit_settings.take();
                             self.message = Some(match warning {
                                 Some(w) => (true, format!("Fit finished with a warning: {w}")),
-                                None if mismatch.is_some() => (
-                                    true,
-                                    format!(
-                                        "Fit finished; model check: {}",
-                                        mismatch.unwrap_or_default()
-                                    ),
-                                ),
-                                None if restored => {
-                                    (false, "Restored the session's fit and its checks.".into())
+                                None => {
+                                    let done = if restored {
+                                        "Restored the session's fit and its checks."
+                                    } else {
+                                        "Fit finished."
+                                    };
+                                    match mismatch {
+                                        Some(m) => (true, format!("{done} Model check: {m}")),
+                                        None => (false, done.into()),
+                                    }
                                 }
-                                None => (false, "Fit finished.".into()),
                             });
                         }
                         Err(e) => self.message = Some((true, e)),
