@@ -18,9 +18,13 @@ export DISPLAY=$display XDG_RUNTIME_DIR=$(mktemp -d)
 unset WAYLAND_DISPLAY
 sleep 2
 mkdir -p screenshots
+# The app keeps its window size in its data folder: every shot starts from a
+# fresh one, so a size left by an earlier run (e.g. a 900 x 600 test) does not
+# change the layout.
+shots_home=$(mktemp -d)
 shoot() { # tab name, output file, extra args
   local tab=$1 out=$2; shift 2
-  "$bin" --tab "$tab" "$@" >/dev/null 2>&1 &
+  XDG_DATA_HOME=${XDG_DATA_HOME:-$shots_home} "$bin" --tab "$tab" "$@" >/dev/null 2>&1 &
   local app=$!
   sleep "${SHOT_DELAY:-12}"
   import -window root "screenshots/$out"

@@ -762,21 +762,27 @@ fn moment_ui(ui: &mut egui::Ui, name: &str, what: &str, x: &[f64], y: &[f64], se
     ui.label(what);
     if x.len() < 10 {
         ui.strong(name);
-        egui::Grid::new(format!("table_{name}"))
-            .striped(true)
+        // In a narrow column the table scrolls sideways instead of running
+        // into its neighbour.
+        egui::ScrollArea::horizontal()
+            .id_salt(("table_scroll", name))
             .show(ui, |ui| {
-                for h in ["#", "observed", "predicted", "difference", "s.e."] {
-                    ui.strong(h);
-                }
-                ui.end_row();
-                for k in 0..x.len() {
-                    ui.label(k.to_string());
-                    ui.label(format!("{:.4}", x[k]));
-                    ui.label(format!("{:.4}", y[k]));
-                    ui.label(format!("{:+.4}", y[k] - x[k]));
-                    ui.label(format!("{:.4}", se[k]));
-                    ui.end_row();
-                }
+                egui::Grid::new(format!("table_{name}"))
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for h in ["#", "observed", "predicted", "difference", "s.e."] {
+                            ui.strong(h);
+                        }
+                        ui.end_row();
+                        for k in 0..x.len() {
+                            ui.label(k.to_string());
+                            ui.label(format!("{:.4}", x[k]));
+                            ui.label(format!("{:.4}", y[k]));
+                            ui.label(format!("{:+.4}", y[k] - x[k]));
+                            ui.label(format!("{:.4}", se[k]));
+                            ui.end_row();
+                        }
+                    });
             });
         return;
     }
