@@ -4,6 +4,10 @@
 //!
 //! * `se`: ML fit alone vs the standard errors of that fit, N = 512,
 //!   T = 100,000 bins, 5 % activity (the ML benchmark's data).
+//!   Beside it, the floor of the standard errors' pass on this machine:
+//!   the measured rate of its scattered read-add-write (one 32-lane row
+//!   of an N-row table per listed pair, in the data's own lists) times
+//!   the number of such updates, over 2 cores.
 //! * `cv`: 5-fold CV over 8 L2 values, N = 100, T = 360,000 bins, 5 %
 //!   activity, next to one plain ML fit of the same data.
 //!
@@ -42,6 +46,58 @@ fn data(n: usize, steps: usize, dj: f64) -> SpikeRaster {
     simulate(&model, &opts, &mut rng, &NoProgress, &StopToken::new()).expect("simulation")
 }
 
+/// Listed units (active, or silent when more than half are active) of
+/// every transition's previous bin, as the standard errors list them.
+fn lists(raster: &SpikeRaster) -> Vec<Vec<u32>> {
+    let n = raster.n_units();
+    let mut out = Vec::new();
+    for r in 0..raster.n_trials() {
+        for t in 1..raster.n_bins() {
+            let row = raster.row(r, t - 1);
+            let active: Vec<u32> = (0..n)
+                .filter(|&j| row[j / 64] >> (j % 64) & 1 == 1)
+                .map(|j| j as u32)
+                .collect();
+            out.push(if 2 * active.len() > n {
+                (0..n as u32).filter(|j| !active.contains(j)).collect()
+            } else {
+                active
+            });
+        }
+    }
+    out
+}
+
+/// Lanes per update of the pass (its block of receiving neurons).
+const LANES: usize = 32;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Row([f64; LANES]);
+
+/// Nanoseconds per update `table[k] += w` (one LANES-wide row) in the
+/// order of the lists: for every list and every listed j, j and the
+/// units after it. One thread.
+fn scatter_add_ns(lists: &[Vec<u32>], n: usize) -> (f64, f64) {
+    let mut table = vec![Row([0.0; LANES]); n];
+    let mut updates = 0u64;
+    let t0 = Instant::now();
+    for (t, l) in lists.iter().enumerate() {
+        let w = Row(std::array::from_fn(|ii| (t + ii) as f64 * 1e-9));
+        for (p, _) in l.iter().enumerate() {
+            for &k in &l[p..] {
+                let row = &mut table[k as usize];
+                for ii in 0..LANES {
+                    row.0[ii] += w.0[ii];
+                }
+                updates += 1;
+            }
+        }
+    }
+    let ns = t0.elapsed().as_secs_f64() * 1e9 / updates as f64;
+    (ns, std::hint::black_box(table[0].0[0]))
+}
+
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
 }
@@ -58,6 +114,17 @@ fn main() {
             "se: N = 512, T = 100,000, active fraction {:.3}",
             raster.active_fraction()
         );
+        let all = lists(&raster);
+        let pairs: f64 = all
+            .iter()
+            .map(|l| (l.len() * (l.len() + 1) / 2) as f64)
+            .sum();
+        let (ns, _) = scatter_add_ns(&all[..20_000], 512);
+        let floor = pairs * 512usize.div_ceil(LANES) as f64 * ns * 1e-9 / 2.0;
+        println!(
+            "pass floor: {pairs:.3e} listed pairs x {} lane groups x {ns:.2} ns per {LANES}-lane update (measured now, one thread) / 2 cores = {floor:.2} s",
+            512usize.div_ceil(LANES)
+        );
         let fit = MlFit::default().validate().expect("valid");
         for rep in 0..3 {
             let t0 = Instant::now();
@@ -69,9 +136,10 @@ fn main() {
             let se = standard_errors(&raster, &est.h, &est.j, 0.0).expect("se");
             let t_se = t1.elapsed().as_secs_f64();
             println!(
-                "rep {rep}: fit {t_fit:.2} s ({} passes), standard errors {t_se:.2} s = {:.0} % of the fit; mean se(J) {:.4}; load {}",
+                "rep {rep}: fit {t_fit:.2} s ({} passes), standard errors {t_se:.2} s = {:.0} % of the fit (pass floor alone {:.0} %); mean se(J) {:.4}; load {}",
                 est.info.iterations,
                 100.0 * t_se / t_fit,
+                100.0 * floor / t_fit,
                 se.j.mean(),
                 load().trim()
             );

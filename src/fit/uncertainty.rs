@@ -21,15 +21,20 @@
 //! listed units of the previous bin (the active ones, c = +1, or the
 //! silent ones when more than half are active, c = −1),
 //! `x_j x_k = 4 u_j u_k − 2u_j − 2u_k + 1`, so F_i needs only
-//! `S0 = Σ w`, `Sc = Σ c w`, `U_j = Σ w u_j`, `V_j = Σ c w u_j` and the
-//! pair sums `P_jk = Σ w u_j u_k`: one data pass costing
-//! `n · N · a²/2` additions (a = number of listed units per bin, at most
-//! N/2), done in 64 × 64 tiles of (j, k) held in cache for 16 receiving
-//! neurons at a time (vectorised over the 16). Each F_i is then factorised
-//! by a blocked Cholesky and `diag(F_i⁻¹)` read off `L⁻¹` (`(N+1)³/3`
-//! multiply-adds per neuron, matrix products through `matrixmultiply`).
-//! The pass is cheap at the low firing rates of recordings (a ≪ N) and
-//! grows as a² with activity.
+//! `S0 = Σ w`, `Sc = Σ c w`, `V_j = Σ c w u_j` and the pair sums
+//! `P_jk = Σ w u_j u_k` (`P_jj = U_j = Σ w u_j`): `n · N · a²/2`
+//! additions (a = number of listed units per bin, at most N/2). They are
+//! summed for [`NB`] receiving neurons at a time (one vector per listed
+//! pair) unit by unit: for unit j, every transition listing it adds its
+//! weights to j's sums with itself and the later listed units, kept in
+//! one small table that stays in the L1/L2 cache, then added to row j of
+//! the matrices. Each F_i is then factorised by a blocked Cholesky and
+//! `diag(F_i⁻¹)` read off `L⁻¹` (`(N+1)³/3` multiply-adds per neuron,
+//! matrix products through `matrixmultiply`). The pass is cheap at the
+//! low firing rates of recordings (a ≪ N) and grows as a² with activity;
+//! at N = 512 and 6 % activity it is bound by this scattered
+//! read-add-write of one 64-byte vector per listed pair and lane group
+//! (`benches/fit_checks.rs` measures that rate beside it).
 
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
@@ -52,171 +57,320 @@ pub struct StandardErrors {
     pub transitions: usize,
 }
 
-/// Receiving neurons per block (vector width of the pair sums).
-const NB: usize = 16;
-/// Tile side in presynaptic units (one 64-bit word of the raster).
-const TILE: usize = 64;
+/// Receiving neurons per block: one 512-bit vector of f64 (two 256-bit).
+const NB: usize = 32;
+/// At most this many listed (transition, unit) entries per chunk of
+/// transitions (12 bytes each: about 400 MB).
+const CHUNK_ENTRIES: usize = 1 << 25;
+/// Information matrices of at most this many bytes are accumulated at
+/// once (a group of blocks); at least one block.
+const GROUP_BYTES: usize = 1 << 28;
+/// Entries ahead whose weights are prefetched.
+const PREFETCH: usize = 6;
 
-/// The listed-unit bits and sign of every transition's previous bin.
-struct Lists {
-    words: usize,
-    /// `u[k*words ..]`: bits of the listed units of transition k.
-    u: Vec<u64>,
+/// A hint to bring `p`'s cache line close (any address: a prefetch never
+/// faults).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching does not access memory architecturally; any
+    // address is allowed.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Transitions whose weights are held at once (16,384 × 64 bytes = 1 MB,
+/// within a core's L2 cache): the unit-by-unit pass reads them in a
+/// scattered order.
+const SUB: usize = 1 << 14;
+
+/// The listed units (see the module docs) of a range of transitions, by
+/// transition and by unit.
+struct Chunk {
     /// c per transition (+1: active units listed, −1: silent units).
     c: Vec<f64>,
+    /// `idx[start[t]..start[t + 1]]`: listed units of transition t,
+    /// ascending.
+    start: Vec<u32>,
+    idx: Vec<u32>,
+    /// Entries `ustart[j]..ustart[j + 1]` of `ut`/`uoff`/`uend` are the
+    /// transitions listing unit j, ascending, the position of j in `idx`
+    /// for each, and the end of that transition's list (so j and the
+    /// units after it are `idx[uoff..uend]`).
+    ustart: Vec<u32>,
+    ut: Vec<u32>,
+    uoff: Vec<u32>,
+    uend: Vec<u32>,
 }
 
-fn lists(raster: &SpikeRaster) -> Lists {
-    let n = raster.n_units();
-    let words = n.div_ceil(64);
+/// Transition k (over trials, then bins 1..) has previous bin
+/// `row(k / per, k % per)`.
+fn previous_row(raster: &SpikeRaster, k: usize) -> &[u64] {
     let per = raster.n_bins() - 1;
-    let total = raster.n_trials() * per;
-    let mut u = Vec::with_capacity(total * words);
-    let mut c = Vec::with_capacity(total);
-    for r in 0..raster.n_trials() {
-        for t in 1..raster.n_bins() {
-            let prev = raster.row(r, t - 1);
-            let active: u32 = prev.iter().map(|w| w.count_ones()).sum();
-            let silent = 2 * active as usize > n;
-            for (wi, &w) in prev.iter().enumerate() {
-                let mut x = if silent { !w } else { w };
-                if wi == words - 1 && !n.is_multiple_of(64) {
-                    x &= (1u64 << (n % 64)) - 1;
-                }
-                u.push(x);
-            }
-            c.push(if silent { -1.0 } else { 1.0 });
-        }
-    }
-    Lists { words, u, c }
+    raster.row(k / per, k % per)
 }
 
-/// Weights `w_i(t)` of the neurons `i0..i0+b` at every transition and the
-/// sums S0, Sc, U, V of the module docs.
-struct BlockSums {
-    /// `w[k*NB + ii]`.
-    w: Vec<f64>,
-    s0: [f64; NB],
-    sc: [f64; NB],
-    /// `u[j*NB + ii]`.
-    u: Vec<f64>,
-    v: Vec<f64>,
+/// Whether a row lists its silent units (more than half active) and how
+/// many units it lists.
+fn listing(row: &[u64], n: usize) -> (bool, usize) {
+    let active: usize = row.iter().map(|w| w.count_ones() as usize).sum();
+    if 2 * active > n {
+        (true, n - active)
+    } else {
+        (false, active)
+    }
 }
 
-#[inline(always)]
-fn block_sums_generic<const FMA: bool>(
-    l: &Lists,
-    h: &DVector<f64>,
-    j: &DMatrix<f64>,
-    i0: usize,
-    b: usize,
-) -> BlockSums {
-    let n = h.len();
-    let total = l.c.len();
-    // Columns of J restricted to the block, transposed: jt[k*NB + ii].
-    let mut jt = vec![0.0; n * NB];
-    for k in 0..n {
-        for ii in 0..b {
-            jt[k * NB + ii] = j[(i0 + ii, k)];
-        }
-    }
-    let mut rowsum = [0.0; NB];
-    let mut hb = [0.0; NB];
-    for ii in 0..b {
-        rowsum[ii] = j.row(i0 + ii).sum();
-        hb[ii] = h[i0 + ii];
-    }
-    let mut out = BlockSums {
-        w: vec![0.0; total * NB],
-        s0: [0.0; NB],
-        sc: [0.0; NB],
-        u: vec![0.0; n * NB],
-        v: vec![0.0; n * NB],
-    };
+/// Memory bounds of the pass (the defaults are [`CHUNK_ENTRIES`] and
+/// [`GROUP_BYTES`]; tests shrink them to exercise the chunked paths).
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    chunk_entries: usize,
+    group_bytes: usize,
+}
+
+const LIMITS: Limits = Limits {
+    chunk_entries: CHUNK_ENTRIES,
+    group_bytes: GROUP_BYTES,
+};
+
+/// Ranges of transitions listing at most `chunk_entries` units each.
+fn plan_chunks(raster: &SpikeRaster, total: usize, chunk_entries: usize) -> Vec<(usize, usize)> {
+    let n = raster.n_units();
+    let mut out = Vec::new();
+    let (mut k0, mut entries) = (0, 0);
     for k in 0..total {
-        let c = l.c[k];
-        let mut f = [0.0; NB];
-        for ii in 0..NB {
-            f[ii] = hb[ii] - c * rowsum[ii];
+        let a = listing(previous_row(raster, k), n).1;
+        if entries + a > chunk_entries && k > k0 {
+            out.push((k0, k));
+            (k0, entries) = (k, 0);
         }
-        let bits = &l.u[k * l.words..(k + 1) * l.words];
-        let mut acc = [0.0; NB];
-        for (wi, &word) in bits.iter().enumerate() {
-            let mut x = word;
-            while x != 0 {
-                let jj = wi * 64 + x.trailing_zeros() as usize;
-                x &= x - 1;
-                let col = &jt[jj * NB..(jj + 1) * NB];
-                for ii in 0..NB {
-                    acc[ii] += col[ii];
-                }
-            }
-        }
-        let w = &mut out.w[k * NB..(k + 1) * NB];
-        for ii in 0..NB {
-            let hi = f[ii] + 2.0 * c * acc[ii];
-            let th = if FMA {
-                tanh_fast_fma(hi)
-            } else {
-                tanh_fast(hi)
-            };
-            w[ii] = if ii < b { 1.0 - th * th } else { 0.0 };
-            out.s0[ii] += w[ii];
-            out.sc[ii] += c * w[ii];
-        }
-        for (wi, &word) in bits.iter().enumerate() {
-            let mut x = word;
-            while x != 0 {
-                let jj = wi * 64 + x.trailing_zeros() as usize;
-                x &= x - 1;
-                let (uu, vv) = (
-                    &mut out.u[jj * NB..(jj + 1) * NB],
-                    &mut out.v[jj * NB..(jj + 1) * NB],
-                );
-                for ii in 0..NB {
-                    uu[ii] += w[ii];
-                    vv[ii] += c * w[ii];
-                }
-            }
-        }
+        entries += a;
     }
+    out.push((k0, total));
     out
 }
 
-/// Pair sums `P_jk` (k > j) of one 64 × 64 tile of (j, k) for a block:
-/// `tile[(jl*TILE + kl)*NB + ii]`.
-#[inline(always)]
-fn tile_generic(l: &Lists, w: &[f64], jb: usize, kb: usize, tile: &mut [f64]) {
-    tile.iter_mut().for_each(|x| *x = 0.0);
-    for k in 0..l.c.len() {
-        let wj = l.u[k * l.words + jb];
-        let wk = l.u[k * l.words + kb];
-        if wj == 0 || wk == 0 {
-            continue;
+fn build_chunk(raster: &SpikeRaster, k0: usize, k1: usize) -> Chunk {
+    let n = raster.n_units();
+    let words = n.div_ceil(64);
+    let len = k1 - k0;
+    let mut c = Vec::with_capacity(len);
+    let mut start = Vec::with_capacity(len + 1);
+    let mut idx = Vec::new();
+    let mut count = vec![0u32; n + 1];
+    start.push(0);
+    for k in k0..k1 {
+        let row = previous_row(raster, k);
+        let silent = listing(row, n).0;
+        for (wi, &w) in row.iter().enumerate() {
+            let mut x = if silent { !w } else { w };
+            if wi == words - 1 && !n.is_multiple_of(64) {
+                x &= (1u64 << (n % 64)) - 1;
+            }
+            while x != 0 {
+                let j = wi * 64 + x.trailing_zeros() as usize;
+                x &= x - 1;
+                idx.push(j as u32);
+                count[j + 1] += 1;
+            }
         }
-        let wt: &[f64; NB] = w[k * NB..(k + 1) * NB].try_into().expect("NB weights");
-        let mut x = wj;
-        while x != 0 {
-            let jl = x.trailing_zeros() as usize;
-            x &= x - 1;
-            // Same word: only k > j (the diagonal is set directly).
-            let mut y = if jb == kb {
-                if jl == 63 {
-                    0
-                } else {
-                    wk & (!0u64 << (jl + 1))
-                }
-            } else {
-                wk
-            };
-            while y != 0 {
-                let kl = y.trailing_zeros() as usize;
-                y &= y - 1;
-                let dst: &mut [f64; NB] = (&mut tile[(jl * TILE + kl) * NB..][..NB])
-                    .try_into()
-                    .expect("NB sums");
+        start.push(idx.len() as u32);
+        c.push(if silent { -1.0 } else { 1.0 });
+    }
+    for j in 0..n {
+        count[j + 1] += count[j];
+    }
+    let ustart = count.clone();
+    let mut fill = count;
+    let mut ut = vec![0u32; idx.len()];
+    let mut uoff = vec![0u32; idx.len()];
+    let mut uend = vec![0u32; idx.len()];
+    for t in 0..len {
+        for off in start[t]..start[t + 1] {
+            let j = idx[off as usize] as usize;
+            let q = fill[j] as usize;
+            fill[j] += 1;
+            ut[q] = t as u32;
+            uoff[q] = off;
+            uend[q] = start[t + 1];
+        }
+    }
+    Chunk {
+        c,
+        start,
+        idx,
+        ustart,
+        ut,
+        uoff,
+        uend,
+    }
+}
+
+/// One value per lane of a block, aligned to a cache line (a 64-byte
+/// vector that straddles two lines costs a split load or store).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Lanes([f64; NB]);
+
+impl Lanes {
+    const ZERO: Lanes = Lanes([0.0; NB]);
+}
+
+impl std::ops::Index<usize> for Lanes {
+    type Output = f64;
+    #[inline(always)]
+    fn index(&self, ii: usize) -> &f64 {
+        &self.0[ii]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Lanes {
+    #[inline(always)]
+    fn index_mut(&mut self, ii: usize) -> &mut f64 {
+        &mut self.0[ii]
+    }
+}
+
+/// The running sums of one block of NB receiving neurons `i0..i0 + b`.
+struct Block {
+    i0: usize,
+    b: usize,
+    /// `jt[k]`: `J_{i0+ii, k}` for the block's lanes (0 beyond b).
+    jt: Vec<Lanes>,
+    /// `H_i − c Σ_k J_ik` for c = +1 and −1.
+    base: [[f64; NB]; 2],
+    s0: [f64; NB],
+    sc: [f64; NB],
+    /// `v[j] = Σ c w u_j`.
+    v: Vec<Lanes>,
+    /// Row-major m × m information matrix of each lane, pair sums
+    /// `P_jk` (k ≥ j; `P_jj = U_j`) in the upper triangle at
+    /// `(j + 1, k + 1)` until [`finish`].
+    f: Vec<Vec<f64>>,
+}
+
+impl Block {
+    /// The block's matrices are taken from `pool` (any contents: they
+    /// are zeroed before the pass) or allocated.
+    fn new(
+        h: &DVector<f64>,
+        j: &DMatrix<f64>,
+        i0: usize,
+        m: usize,
+        pool: &mut Vec<Vec<f64>>,
+    ) -> Self {
+        let n = h.len();
+        let b = NB.min(n - i0);
+        let jt = (0..n)
+            .map(|k| {
+                Lanes(std::array::from_fn(|ii| {
+                    if ii < b { j[(i0 + ii, k)] } else { 0.0 }
+                }))
+            })
+            .collect();
+        let mut base = [[0.0; NB]; 2];
+        for ii in 0..b {
+            let rowsum = j.row(i0 + ii).sum();
+            base[0][ii] = h[i0 + ii] - rowsum;
+            base[1][ii] = h[i0 + ii] + rowsum;
+        }
+        Block {
+            i0,
+            b,
+            jt,
+            base,
+            s0: [0.0; NB],
+            sc: [0.0; NB],
+            v: vec![Lanes::ZERO; n],
+            f: (0..b)
+                .map(|_| pool.pop().unwrap_or_else(|| vec![0.0; m * m]))
+                .collect(),
+        }
+    }
+}
+
+/// Add one chunk's transitions to a block: the weights
+/// `w = 1 − tanh² h` of its lanes at every transition, then for every
+/// unit j and every transition listing it, `w` into the pair sums of j
+/// with itself and every later listed unit (accumulated in `acc`, one
+/// vector per unit, small enough for the L1 cache, then added to row j of
+/// each lane's matrix).
+#[inline(always)]
+fn add_chunk_generic<const FMA: bool>(ch: &Chunk, blk: &mut Block, m: usize) {
+    let n = blk.v.len();
+    let len = ch.c.len();
+    let mut w = vec![Lanes::ZERO; SUB.min(len)];
+    let mask = n.next_power_of_two() - 1;
+    let mut acc = vec![Lanes::ZERO; mask + 1];
+    let acc = &mut acc[..=mask];
+    // Next entry of every unit's transition list.
+    let mut cursor: Vec<usize> = ch.ustart[..n].iter().map(|&x| x as usize).collect();
+    for t0 in (0..len).step_by(SUB) {
+        let t1 = (t0 + SUB).min(len);
+        for (t, wt) in (t0..t1).zip(w.iter_mut()) {
+            let c = ch.c[t];
+            let mut a = [0.0; NB];
+            for &k in &ch.idx[ch.start[t] as usize..ch.start[t + 1] as usize] {
+                let col = &blk.jt[k as usize];
                 for ii in 0..NB {
-                    dst[ii] += wt[ii];
+                    a[ii] += col[ii];
+                }
+            }
+            let base = &blk.base[usize::from(c < 0.0)];
+            let mut cw = [0.0; NB];
+            for ii in 0..NB {
+                let hi = base[ii] + 2.0 * c * a[ii];
+                let th = if FMA {
+                    tanh_fast_fma(hi)
+                } else {
+                    tanh_fast(hi)
+                };
+                wt[ii] = if ii < blk.b { 1.0 - th * th } else { 0.0 };
+                cw[ii] = c * wt[ii];
+                blk.s0[ii] += wt[ii];
+                blk.sc[ii] += cw[ii];
+            }
+            for &k in &ch.idx[ch.start[t] as usize..ch.start[t + 1] as usize] {
+                let v = &mut blk.v[k as usize];
+                for ii in 0..NB {
+                    v[ii] += cw[ii];
+                }
+            }
+        }
+        for jj in 0..n {
+            let e = ch.ustart[jj + 1] as usize;
+            let mut q = cursor[jj];
+            if q == e || ch.ut[q] as usize >= t1 {
+                continue;
+            }
+            acc[jj..].iter_mut().for_each(|a| *a = Lanes::ZERO);
+            while q < e && (ch.ut[q] as usize) < t1 {
+                // The weights are read in a scattered order: ask for a
+                // later entry's now.
+                if let Some(&tp) = ch.ut.get(q + PREFETCH) {
+                    prefetch(w.as_ptr().wrapping_add((tp as usize).wrapping_sub(t0)));
+                }
+                let t = ch.ut[q] as usize;
+                let wt = w[t - t0];
+                for &k in &ch.idx[ch.uoff[q] as usize..ch.uend[q] as usize] {
+                    // k < n ≤ mask + 1: the mask changes nothing but lets
+                    // the compiler drop the bounds check.
+                    let a = &mut acc[k as usize & mask];
+                    for ii in 0..NB {
+                        a[ii] += wt[ii];
+                    }
+                }
+                q += 1;
+            }
+            cursor[jj] = q;
+            for (ii, fi) in blk.f.iter_mut().enumerate() {
+                let row = &mut fi[(jj + 1) * m + jj + 1..(jj + 1) * m + n + 1];
+                for (x, a) in row.iter_mut().zip(&acc[jj..]) {
+                    *x += a[ii];
                 }
             }
         }
@@ -224,51 +378,65 @@ fn tile_generic(l: &Lists, w: &[f64], jb: usize, kb: usize, tile: &mut [f64]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn block_sums_avx2(
-    l: &Lists,
-    h: &DVector<f64>,
-    j: &DMatrix<f64>,
-    i0: usize,
-    b: usize,
-) -> BlockSums {
-    block_sums_generic::<true>(l, h, j, i0, b)
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn add_chunk_avx512(ch: &Chunk, blk: &mut Block, m: usize) {
+    add_chunk_generic::<true>(ch, blk, m)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn tile_avx2(l: &Lists, w: &[f64], jb: usize, kb: usize, tile: &mut [f64]) {
-    tile_generic(l, w, jb, kb, tile)
+fn add_chunk_avx2(ch: &Chunk, blk: &mut Block, m: usize) {
+    add_chunk_generic::<true>(ch, blk, m)
 }
 
-fn has_avx2() -> bool {
+fn add_chunk(ch: &Chunk, blk: &mut Block, m: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features this build enables.
+            return unsafe { add_chunk_avx512(ch, blk, m) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { add_chunk_avx2(ch, blk, m) };
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    add_chunk_generic::<false>(ch, blk, m)
 }
 
-fn block_sums(l: &Lists, h: &DVector<f64>, j: &DMatrix<f64>, i0: usize, b: usize) -> BlockSums {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports the features this build enables.
-        return unsafe { block_sums_avx2(l, h, j, i0, b) };
+/// Turn lane `ii`'s pair sums into its information matrix (lower
+/// triangle, row-major; see the module docs), then factorise it and
+/// return `diag(F⁻¹)`; `Err(k)` names the parameter whose minor is
+/// singular.
+fn finish(blk: &Block, ii: usize, f: &mut [f64], pen: f64) -> std::result::Result<Vec<f64>, usize> {
+    let n = blk.v.len();
+    let m = n + 1;
+    let (s0, sc) = (blk.s0[ii], blk.sc[ii]);
+    let u: Vec<f64> = (0..n).map(|j| f[(j + 1) * m + j + 1]).collect();
+    // Upper triangle (pair sums) to lower (information), by 32 × 32 tiles
+    // so the strided writes stay in cache.
+    const T: usize = 32;
+    for j0 in (0..n).step_by(T) {
+        for k0 in (j0..n).step_by(T) {
+            for j in j0..(j0 + T).min(n) {
+                for k in (j + 1).max(k0)..(k0 + T).min(n) {
+                    f[(k + 1) * m + j + 1] =
+                        4.0 * f[(j + 1) * m + k + 1] - 2.0 * u[j] - 2.0 * u[k] + s0;
+                }
+            }
+        }
     }
-    block_sums_generic::<false>(l, h, j, i0, b)
-}
-
-fn tile(l: &Lists, w: &[f64], jb: usize, kb: usize, out: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports the features this build enables.
-        unsafe { tile_avx2(l, w, jb, kb, out) };
-        return;
+    f[0] = s0;
+    for j in 0..n {
+        f[(j + 1) * m] = 2.0 * blk.v[j][ii] - sc;
+        f[(j + 1) * m + j + 1] = s0 + pen;
     }
-    tile_generic(l, w, jb, kb, out)
+    cholesky_in_place(f, m)?;
+    Ok(inverse_diagonal(f, m))
 }
 
 /// Standard errors of the effective (H, J) fitted by maximum likelihood
@@ -281,6 +449,16 @@ pub fn standard_errors(
     h: &DVector<f64>,
     j: &DMatrix<f64>,
     l2: f64,
+) -> Result<StandardErrors> {
+    standard_errors_within(raster, h, j, l2, LIMITS)
+}
+
+fn standard_errors_within(
+    raster: &SpikeRaster,
+    h: &DVector<f64>,
+    j: &DMatrix<f64>,
+    l2: f64,
+    limits: Limits,
 ) -> Result<StandardErrors> {
     let n = raster.n_units();
     if raster.n_trials() == 0 || raster.n_bins() < 2 || n == 0 {
@@ -296,68 +474,80 @@ pub fn standard_errors(
             format!("{} and {} x {}", h.len(), j.nrows(), j.ncols()),
         ));
     }
-    let l = lists(raster);
-    let total = l.c.len();
+    let total = raster.n_trials() * (raster.n_bins() - 1);
     let pen = total as f64 * l2;
     let m = n + 1;
-    let blocks: Vec<usize> = (0..n).step_by(NB).collect();
-    let results: Vec<Result<Vec<Vec<f64>>>> = blocks
-        .par_iter()
-        .map(|&i0| {
-            let b = NB.min(n - i0);
-            let s = block_sums(&l, h, j, i0, b);
-            // F of every neuron of the block, row-major m × m.
-            let mut f: Vec<Vec<f64>> = (0..b).map(|_| vec![0.0; m * m]).collect();
-            let mut buf = vec![0.0; TILE * TILE * NB];
-            for jb in 0..l.words {
-                for kb in jb..l.words {
-                    tile(&l, &s.w, jb, kb, &mut buf);
-                    let jn = TILE.min(n - jb * 64);
-                    let kn = TILE.min(n - kb * 64);
-                    // Only the lower triangle is read by the Cholesky
-                    // factorisation: write row kk+1, columns jj+1 < kk+1,
-                    // along rows (contiguous in every neuron's matrix).
-                    for kl in 0..kn {
-                        for jl in 0..jn {
-                            let (jj, kk) = (jb * 64 + jl, kb * 64 + kl);
-                            if kk <= jj {
-                                continue;
-                            }
-                            let p = &buf[(jl * TILE + kl) * NB..][..NB];
-                            for (ii, fi) in f.iter_mut().enumerate() {
-                                fi[(kk + 1) * m + jj + 1] = 4.0 * p[ii]
-                                    - 2.0 * s.u[jj * NB + ii]
-                                    - 2.0 * s.u[kk * NB + ii]
-                                    + s.s0[ii];
-                            }
-                        }
-                    }
-                }
-            }
-            let mut out = Vec::with_capacity(b);
-            for (ii, mut fi) in f.into_iter().enumerate() {
-                fi[0] = s.s0[ii];
-                for jj in 0..n {
-                    fi[(jj + 1) * m] = 2.0 * s.v[jj * NB + ii] - s.sc[ii];
-                    fi[(jj + 1) * m + jj + 1] = s.s0[ii] + pen;
-                }
-                cholesky_in_place(&mut fi, m).map_err(|k| {
-                    Error::NotEnoughData(format!(
-                        "the information matrix of neuron {} is singular at {} (the data do not determine this parameter; add an L2 penalty or drop units that never or always fire)",
-                        i0 + ii,
-                        if k == 0 { "its field".to_string() } else { format!("its coupling from unit {}", k - 1) }
-                    ))
-                })?;
-                out.push(inverse_diagonal(&fi, m));
-            }
-            Ok(out)
-        })
-        .collect();
+    let plan = plan_chunks(raster, total, limits.chunk_entries);
+    // Built once when the whole raster is one chunk; else per group.
+    let single = (plan.len() == 1).then(|| build_chunk(raster, plan[0].0, plan[0].1));
+    // Blocks per group: within the memory bound, even (two cores), and
+    // the groups equal.
+    let n_blocks = n.div_ceil(NB);
+    let mut most = (limits.group_bytes / (m * m * 8 * NB)).max(1);
+    if most > 1 {
+        most -= most % 2;
+    }
+    let groups = n_blocks.div_ceil(most);
+    let mut per = n_blocks.div_ceil(groups);
+    if per % 2 == 1 && per < most {
+        per += 1;
+    }
+    let per_group = per * NB;
     let mut se_h = DVector::zeros(n);
     let mut se_j = DMatrix::zeros(n, n);
-    for (&i0, res) in blocks.iter().zip(results) {
-        for (ii, var) in res?.into_iter().enumerate() {
-            let i = i0 + ii;
+    // Matrices of the previous group, reused (no new pages to fault in).
+    let mut pool = Vec::new();
+    for g0 in (0..n).step_by(per_group) {
+        let mut blocks: Vec<Block> = (g0..(g0 + per_group).min(n))
+            .step_by(NB)
+            .map(|i0| Block::new(h, j, i0, m, &mut pool))
+            .collect();
+        // Zeroed by writing, in parallel: a fresh (calloc'd) buffer's
+        // first touch by the pass would be a read, and the copy-on-write
+        // fault after it costs a TLB shoot-down on every core.
+        blocks
+            .par_iter_mut()
+            .for_each(|blk| blk.f.iter_mut().for_each(|f| f.fill(0.0)));
+        for &(k0, k1) in &plan {
+            let built;
+            let ch = match &single {
+                Some(ch) => ch,
+                None => {
+                    built = build_chunk(raster, k0, k1);
+                    &built
+                }
+            };
+            blocks.par_iter_mut().for_each(|blk| add_chunk(ch, blk, m));
+        }
+        let lanes: Vec<(usize, usize, Vec<f64>)> = blocks
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(bi, blk)| {
+                std::mem::take(&mut blk.f)
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(ii, f)| (bi, ii, f))
+            })
+            .collect();
+        // (neuron and diag(F⁻¹), or the error; the buffer back to the pool)
+        type Finished = (Result<(usize, Vec<f64>)>, Vec<f64>);
+        let vars: Vec<Finished> = lanes
+            .into_par_iter()
+            .map(|(bi, ii, mut f)| {
+                let blk = &blocks[bi];
+                let i = blk.i0 + ii;
+                let res = finish(blk, ii, &mut f, pen).map(|v| (i, v)).map_err(|k| {
+                    Error::NotEnoughData(format!(
+                        "the information matrix of neuron {i} is singular at {} (the data do not determine this parameter; add an L2 penalty or drop units that never or always fire)",
+                        if k == 0 { "its field".to_string() } else { format!("its coupling from unit {}", k - 1) }
+                    ))
+                });
+                (res, f)
+            })
+            .collect();
+        for (res, f) in vars {
+            pool.push(f);
+            let (i, var) = res?;
             se_h[i] = var[0].sqrt();
             for k in 0..n {
                 se_j[(i, k)] = var[k + 1].sqrt();
@@ -515,50 +705,78 @@ fn cholesky_in_place(a: &mut [f64], m: usize) -> std::result::Result<(), usize> 
 
 /// `diag(A⁻¹)` from the lower Cholesky factor L of A (row-major, lower
 /// triangle of `l`): `Z = L⁻¹` by block rows, then the squared column
-/// norms of Z.
+/// norms of Z. Block row I of Z is `Z[I, I] = L_II⁻¹` and, left of it,
+/// `Z[I, K] = −L_II⁻¹ Σ_{P=K..I−1} L[I, P] Z[P, K]`: matrix products but
+/// for the small inverse of the diagonal block.
 fn inverse_diagonal(l: &[f64], m: usize) -> Vec<f64> {
     let mut z = vec![0.0; m * m];
+    let mut tmp = vec![0.0; CB * m];
+    let mut tinv = vec![0.0; CB * CB];
     for i0 in (0..m).step_by(CB) {
         let i1 = (i0 + CB).min(m);
         let ib = i1 - i0;
-        // Z[i0..i1, K] = −Σ_{P=K..I−1} L[I, P] Z[P, K] for every block K < I.
-        for k0 in (0..i0).step_by(CB) {
-            let k1 = (k0 + CB).min(i0);
-            // SAFETY: reads L (another buffer) and rows k0..i0 of Z,
-            // writes rows i0..i1 of Z; in bounds.
+        // tinv = L_II⁻¹ (ib × ib, lower; forward substitution by rows).
+        tinv.iter_mut().for_each(|x| *x = 0.0);
+        for r in 0..ib {
+            tinv[r * CB + r] = 1.0;
+            for p in 0..r {
+                let lrp = l[(i0 + r) * m + i0 + p];
+                for c in 0..=p {
+                    tinv[r * CB + c] -= lrp * tinv[p * CB + c];
+                }
+            }
+            let d = l[(i0 + r) * m + i0 + r];
+            for c in 0..=r {
+                tinv[r * CB + c] /= d;
+            }
+        }
+        if i0 > 0 {
+            // tmp[.., 0..i0] = −Σ_P L[I, P] Z[P, K], block column K at a
+            // time (Z[P, K] is zero for P < K).
+            for k0 in (0..i0).step_by(CB) {
+                let k1 = (k0 + CB).min(i0);
+                // SAFETY: reads L and rows k0..i0 of Z, writes the
+                // separate `tmp`; every index is inside its buffer.
+                unsafe {
+                    gemm(
+                        ib,
+                        i0 - k0,
+                        k1 - k0,
+                        -1.0,
+                        l.as_ptr().add(i0 * m + k0),
+                        m,
+                        z.as_ptr().add(k0 * m + k0),
+                        m as isize,
+                        1,
+                        0.0,
+                        tmp.as_mut_ptr().add(k0),
+                        m,
+                    );
+                }
+            }
+            // Z[I, 0..i0] = L_II⁻¹ tmp.
+            // SAFETY: reads `tinv` and `tmp`, writes rows i0..i1,
+            // columns 0..i0 of Z; in bounds.
             unsafe {
-                let zp = z.as_mut_ptr();
                 gemm(
                     ib,
-                    i0 - k0,
-                    k1 - k0,
-                    -1.0,
-                    l.as_ptr().add(i0 * m + k0),
-                    m,
-                    zp.add(k0 * m + k0),
+                    ib,
+                    i0,
+                    1.0,
+                    tinv.as_ptr(),
+                    CB,
+                    tmp.as_ptr(),
                     m as isize,
                     1,
                     0.0,
-                    zp.add(i0 * m + k0),
+                    z.as_mut_ptr().add(i0 * m),
                     m,
                 );
             }
         }
-        // Forward substitution with L[I, I]: rows of the block in order.
-        for i in i0..i1 {
-            z[i * m + i] = 1.0;
-            for p in i0..i {
-                let lip = l[i * m + p];
-                if lip != 0.0 {
-                    for c in 0..=p {
-                        z[i * m + c] -= lip * z[p * m + c];
-                    }
-                }
-            }
-            let d = l[i * m + i];
-            for c in 0..=i {
-                z[i * m + c] /= d;
-            }
+        for r in 0..ib {
+            z[(i0 + r) * m + i0..(i0 + r) * m + i0 + r + 1]
+                .copy_from_slice(&tinv[r * CB..r * CB + r + 1]);
         }
     }
     let mut var = vec![0.0; m];
@@ -664,6 +882,74 @@ mod tests {
                 d[i],
                 inv[(i, i)]
             );
+        }
+    }
+
+    /// Several blocks (n = 70: two full, one partial), many chunks and
+    /// one block per group give the same standard errors as one chunk and
+    /// one group (to rounding: only the order of the sums differs), and
+    /// both equal the inverse of the Hessian summed directly (1e-9).
+    #[test]
+    fn chunks_and_groups_change_nothing() {
+        let (n, tt, trials) = (70, 300, 2);
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let x: Vec<u8> = (0..trials * tt * n)
+            .map(|_| u8::from(uniform() < 0.15))
+            .collect();
+        let mut raster = SpikeRaster::from_binary(trials, tt, n, &x).unwrap();
+        // Some rows more than half active: the silent units are listed.
+        for t in (0..tt).step_by(5) {
+            for i in 0..50 {
+                raster.set(1, t, i, true);
+            }
+        }
+        let h = DVector::from_fn(n, |i, _| 0.02 * i as f64 - 1.0);
+        let j = DMatrix::from_fn(n, n, |i, k| {
+            0.2 * ((i * 3 + k * 5) % 11) as f64 / 11.0 - 0.1
+        });
+        let whole = standard_errors(&raster, &h, &j, 0.01).unwrap();
+        let small = Limits {
+            chunk_entries: 97,
+            group_bytes: 1,
+        };
+        assert!(plan_chunks(&raster, trials * (tt - 1), small.chunk_entries).len() > 50);
+        let pieces = standard_errors_within(&raster, &h, &j, 0.01, small).unwrap();
+        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+        for i in 0..n {
+            assert!(rel(pieces.h[i], whole.h[i]) < 1e-12, "H_{i}");
+            for k in 0..n {
+                assert!(rel(pieces.j[(i, k)], whole.j[(i, k)]) < 1e-12, "J_{i}{k}");
+            }
+        }
+        for i in [0, 31, 32, 69] {
+            let mut f = DMatrix::<f64>::zeros(n + 1, n + 1);
+            for r in 0..trials {
+                for t in 1..tt {
+                    let mut xt = DVector::from_element(n + 1, 1.0);
+                    for k in 0..n {
+                        xt[k + 1] = raster.spin(r, t - 1, k);
+                    }
+                    let hi = h[i] + (0..n).map(|k| j[(i, k)] * xt[k + 1]).sum::<f64>();
+                    f += &xt * xt.transpose() * (1.0 - hi.tanh().powi(2));
+                }
+            }
+            for k in 1..=n {
+                f[(k, k)] += (trials * (tt - 1)) as f64 * 0.01;
+            }
+            let inv = f.try_inverse().unwrap();
+            assert!(rel(whole.h[i], inv[(0, 0)].sqrt()) < 1e-9, "H_{i} direct");
+            for k in 0..n {
+                assert!(
+                    rel(whole.j[(i, k)], inv[(k + 1, k + 1)].sqrt()) < 1e-9,
+                    "J_{i}{k} direct"
+                );
+            }
         }
     }
 
