@@ -82,9 +82,11 @@ fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-/// Transitions whose weights are held at once (16,384 × 64 bytes = 1 MB,
-/// within a core's L2 cache): the unit-by-unit pass reads them in a
-/// scattered order.
+/// Transitions whose weights are held at once (16,384 × 32 lanes × 8
+/// bytes = 4 MB): the unit-by-unit pass reads them in a scattered order,
+/// and smaller sets cost more in adding each unit's table to the matrices
+/// than they save in cache misses (at N = 512: 2^12 slower by 15 %,
+/// 2^13 and 2^16 within noise of this).
 const SUB: usize = 1 << 14;
 
 /// The listed units (see the module docs) of a range of transitions, by
