@@ -90,6 +90,23 @@ fn tap_failure_is_flagged_and_ml_offers_significance_views() {
         .unwrap();
     assert!(check.se_j.is_some());
     assert_eq!(check.gain.nats_per_bin.len(), 24);
+    // Every plot of the Fit tab can be enlarged to the whole window: the
+    // convergence plot and the m, C and D scatters (24 units: scatters,
+    // not tables); Esc returns.
+    {
+        use isingscope::app::plots;
+        let buttons = h.query_all_by_label("Enlarge").count();
+        assert!(buttons >= 4, "{buttons} enlarge buttons");
+        h.query_all_by_label("Enlarge").next().unwrap().click();
+        h.run_steps(2);
+        assert_eq!(plots::enlarged(&h.ctx).as_deref(), Some("fit_convergence"));
+        // An area's first frame only measures it.
+        h.run_steps(2);
+        h.get_by_label("Close (Esc)");
+        h.key_press(egui::Key::Escape);
+        h.run_steps(2);
+        assert_eq!(plots::enlarged(&h.ctx), None);
+    }
     h.get_by_label("Couplings").click();
     h.run_steps(3);
     h.get_by_label("significant only (BH q = 0.05)").click();

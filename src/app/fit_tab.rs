@@ -10,7 +10,7 @@ use egui_plot::{Line, Plot, PlotPoints, Points};
 use nalgebra::{DMatrix, DVector};
 
 use super::dataset::{Dataset, FittedModel, ModelCheck};
-use super::plots::correlation_and_r2;
+use super::plots::{correlation_and_r2, enlargeable};
 use super::worker::{JobContext, message};
 use super::{AppModel, Command};
 use crate::fit::MlFit;
@@ -543,34 +543,47 @@ impl FitTab {
             .or_else(|| model.fit.as_ref().map(|f| f.info.objective.clone()));
         ui.columns(2, |cols| {
             let ui = &mut cols[0];
-            ui.label(match &model.fit {
+            let y_label = match &model.fit {
+                Some(f) if !running => f.info.objective_name.clone(),
+                _ => "objective".to_string(),
+            };
+            // The objective's full name goes in the title: as the y-axis
+            // label it ran past the plot's height into the text around it.
+            let title = match &model.fit {
                 _ if running => "Convergence of the running fit (objective so far)".to_string(),
                 Some(f) => format!(
-                    "{}: {} iterations, {}",
+                    "{}: {} iterations, {}. y: {y_label}",
                     f.method, f.info.iterations, f.info.reason
                 ),
                 None => "Convergence".to_string(),
-            });
+            };
             let pts: Vec<[f64; 2]> = shown
                 .unwrap_or_default()
                 .iter()
                 .enumerate()
                 .map(|(k, &v)| [k as f64 + 1.0, v])
                 .collect();
-            let y_label = match &model.fit {
-                Some(f) if !running => f.info.objective_name.clone(),
-                _ => "objective".to_string(),
-            };
-            Plot::new("fit_convergence")
-                .allow_scroll(false)
-                .height(180.0)
-                .x_axis_label("iteration")
-                .y_axis_label(y_label)
-                .x_grid_spacer(super::plots::nice_grid_marks)
-                .y_grid_spacer(super::plots::nice_grid_marks)
-                .show(ui, |plot| {
-                    plot.line(Line::new("objective", PlotPoints::from(pts)))
-                });
+            let width = ui.available_width();
+            enlargeable(
+                ui,
+                "fit_convergence",
+                &title,
+                egui::vec2(width, 180.0),
+                |ui, size| {
+                    Plot::new("fit_convergence")
+                        .allow_scroll(false)
+                        .width(size.x)
+                        .height(size.y)
+                        .x_axis_label("iteration")
+                        .y_axis_label("objective")
+                        .x_grid_spacer(super::plots::nice_grid_marks)
+                        .y_grid_spacer(super::plots::nice_grid_marks)
+                        .y_axis_formatter(super::plots::tick_label)
+                        .show(ui, |plot| {
+                            plot.line(Line::new("objective", PlotPoints::from(pts)))
+                        });
+                },
+            );
             let ui = &mut cols[1];
             if let Some(check) = model.fit.as_ref().and_then(|f| f.check.as_ref()) {
                 ui.label(format!("Hold-out: {}.", check.holdout));
@@ -724,36 +737,49 @@ impl FitTab {
 /// The cross-validation curve: held-out log-likelihood ± s.e. against
 /// log10 L2, the choice marked.
 fn cv_plot(ui: &mut egui::Ui, cv: &crate::fit::cv::CvResult) {
-    ui.label(format!(
+    let title = format!(
         "L2 by {}-fold cross-validation over {}: chose {:.3e} (held-out log-likelihood per bin per neuron vs log10 L2; bars: ±1 s.e.)",
         cv.folds,
         cv.unit,
         cv.chosen_l2()
-    ));
+    );
     let x: Vec<f64> = cv.l2.iter().map(|&l| l.max(1e-12).log10()).collect();
     let pts: Vec<[f64; 2]> = x
         .iter()
         .zip(&cv.heldout_loglik)
         .map(|(&a, &b)| [a, b])
         .collect();
-    Plot::new("cv_curve")
-        .allow_scroll(false)
-        .height(140.0)
-        .x_axis_label("log10 L2")
-        .show(ui, |plot| {
-            plot.line(Line::new(
-                "held-out log-likelihood",
-                PlotPoints::from(pts.clone()),
-            ));
-            for (k, p) in pts.iter().enumerate() {
-                let s = cv.se[k];
-                plot.line(Line::new(
-                    format!("s.e. {k}"),
-                    PlotPoints::from(vec![[p[0], p[1] - s], [p[0], p[1] + s]]),
-                ));
-            }
-            plot.points(Points::new("chosen", PlotPoints::from(vec![pts[cv.chosen]])).radius(5.0));
-        });
+    let width = ui.available_width();
+    enlargeable(
+        ui,
+        "cv_curve",
+        &title,
+        egui::vec2(width, 140.0),
+        |ui, size| {
+            Plot::new("cv_curve")
+                .allow_scroll(false)
+                .width(size.x)
+                .height(size.y)
+                .x_axis_label("log10 L2")
+                .y_axis_formatter(super::plots::tick_label)
+                .show(ui, |plot| {
+                    plot.line(Line::new(
+                        "held-out log-likelihood",
+                        PlotPoints::from(pts.clone()),
+                    ));
+                    for (k, p) in pts.iter().enumerate() {
+                        let s = cv.se[k];
+                        plot.line(Line::new(
+                            format!("s.e. {k}"),
+                            PlotPoints::from(vec![[p[0], p[1] - s], [p[0], p[1] + s]]),
+                        ));
+                    }
+                    plot.points(
+                        Points::new("chosen", PlotPoints::from(vec![pts[cv.chosen]])).radius(5.0),
+                    );
+                });
+        },
+    );
 }
 
 /// One moment: a scatter with R² when there are enough points, else a
@@ -792,28 +818,38 @@ fn moment_ui(ui: &mut egui::Ui, name: &str, what: &str, x: &[f64], y: &[f64], se
 /// Observed (x) vs predicted (y) with the identity line and R².
 fn scatter_ui(ui: &mut egui::Ui, name: &str, x: &[f64], y: &[f64]) {
     let r2 = correlation_and_r2(x, y).map(|(_, r2)| r2);
-    ui.label(match r2 {
+    let title = match r2 {
         Some(r2) => format!("{name}: R² = {r2:.3}"),
         None => name.to_string(),
-    });
+    };
     let lo = x.iter().chain(y).copied().fold(f64::INFINITY, f64::min);
     let hi = x.iter().chain(y).copied().fold(f64::NEG_INFINITY, f64::max);
     let pts: Vec<[f64; 2]> = x.iter().zip(y).map(|(&a, &b)| [a, b]).collect();
-    Plot::new(format!("check_{name}"))
-        .allow_scroll(false)
-        .height(200.0)
-        .data_aspect(1.0)
-        .x_axis_label("observed")
-        .y_axis_label("predicted")
-        .show(ui, |plot| {
-            if lo.is_finite() && hi.is_finite() {
-                plot.line(Line::new(
-                    "identity",
-                    PlotPoints::from(vec![[lo, lo], [hi, hi]]),
-                ));
-            }
-            plot.points(Points::new(name.to_string(), PlotPoints::from(pts)).radius(1.5));
-        });
+    let width = ui.available_width();
+    enlargeable(
+        ui,
+        &format!("check_{name}"),
+        &title,
+        egui::vec2(width, 200.0),
+        |ui, size| {
+            Plot::new(format!("check_{name}"))
+                .allow_scroll(false)
+                .width(size.x)
+                .height(size.y)
+                .data_aspect(1.0)
+                .x_axis_label("observed")
+                .y_axis_label("predicted")
+                .show(ui, |plot| {
+                    if lo.is_finite() && hi.is_finite() {
+                        plot.line(Line::new(
+                            "identity",
+                            PlotPoints::from(vec![[lo, lo], [hi, hi]]),
+                        ));
+                    }
+                    plot.points(Points::new(name.to_string(), PlotPoints::from(pts)).radius(1.5));
+                });
+        },
+    );
 }
 
 // --- issue 13: reliability of the couplings (surrogate, split half) ---
@@ -941,10 +977,6 @@ impl FitTab {
                     s.q, s.n_tested, s.significant_data, s.significant_surrogate, r.l2
                 ));
                 ui.label(format!("Surrogate: {}.", s.description));
-                ui.label(format!(
-                    "Split-half reliability ({}): correlation of the off-diagonal couplings r = {:.3}",
-                    r.split.description, r.split.correlation
-                ));
                 split_half_plot(ui, &r.split);
             }
         }
@@ -965,19 +997,30 @@ fn split_half_plot(ui: &mut egui::Ui, sh: &crate::fit::surrogate::SplitHalf) {
         .flatten()
         .copied()
         .fold(f64::NEG_INFINITY, f64::max);
-    Plot::new("split_half_scatter")
-        .height(220.0)
-        .width(260.0)
-        .data_aspect(1.0)
-        .x_axis_label("J, first half")
-        .y_axis_label("J, second half")
-        .show(ui, |plot| {
-            if lo.is_finite() && hi.is_finite() {
-                plot.line(Line::new(
-                    "identity",
-                    PlotPoints::from(vec![[lo, lo], [hi, hi]]),
-                ));
-            }
-            plot.points(Points::new("couplings", PlotPoints::from(pts)).radius(1.5));
-        });
+    enlargeable(
+        ui,
+        "split_half_scatter",
+        &format!(
+            "Split-half reliability ({}): correlation of the off-diagonal couplings r = {:.3}",
+            sh.description, sh.correlation
+        ),
+        egui::vec2(260.0, 220.0),
+        |ui, size| {
+            Plot::new("split_half_scatter")
+                .height(size.y)
+                .width(size.x)
+                .data_aspect(1.0)
+                .x_axis_label("J, first half")
+                .y_axis_label("J, second half")
+                .show(ui, |plot| {
+                    if lo.is_finite() && hi.is_finite() {
+                        plot.line(Line::new(
+                            "identity",
+                            PlotPoints::from(vec![[lo, lo], [hi, hi]]),
+                        ));
+                    }
+                    plot.points(Points::new("couplings", PlotPoints::from(pts)).radius(1.5));
+                });
+        },
+    );
 }

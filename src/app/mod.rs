@@ -1034,6 +1034,9 @@ impl eframe::App for IsingScopeApp {
                 self.tab_viewport = None;
                 self.tab_body_ui(ui, &mut commands);
             } else {
+                // A solid bar with its own gutter: a floating one is drawn
+                // over the right edge of the tab's text.
+                ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
                 let out = egui::ScrollArea::vertical()
                     .id_salt(("tab_scroll", self.tab.title()))
                     .auto_shrink(false)

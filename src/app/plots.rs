@@ -455,6 +455,19 @@ mod tests {
 /// of ten, which leaves a short plot with one or two tick labels): the
 /// finest step is the first such value at least `input.base_step_size`
 /// (the value span of the plot's minimum grid spacing), then the next two.
+/// A tick label with as many decimals as its grid step needs, so
+/// neighbouring ticks never read alike (−0.645 and −0.655 both shown as
+/// "−0.65" by a fixed two-decimal format).
+pub fn tick_label(mark: egui_plot::GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    let step = mark.step_size.abs();
+    let decimals = if step > 0.0 && step.is_finite() {
+        (-step.log10().floor()).clamp(0.0, 12.0) as usize
+    } else {
+        3
+    };
+    format!("{:.*}", decimals, mark.value)
+}
+
 pub fn nice_grid_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
     let base = input.base_step_size.abs();
     if !(base.is_finite() && base > 0.0) {

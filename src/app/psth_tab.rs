@@ -15,7 +15,8 @@ use egui_plot::{FilledArea, Legend, Line, Plot, PlotPoints, VLine};
 
 use super::dataset::{ConditionFilter, Dataset};
 use super::plots::{
-    HeatmapData, HeatmapView, colorbar_positive_ui, correlation_and_r2, diverging, symmetric_limit,
+    HeatmapData, HeatmapView, colorbar_positive_ui, correlation_and_r2, diverging, enlargeable,
+    symmetric_limit,
 };
 use super::worker::Job;
 use super::{AppModel, Command};
@@ -354,7 +355,6 @@ impl PsthTab {
     }
 
     fn population_ui(&self, ui: &mut egui::Ui, curves: &PsthCurves) {
-        ui.label("Population PSTH (Hz per unit, mean ± 1 s.e. across trials)");
         let series: Vec<(String, &Psth, Color32)> = if curves.groups.is_empty() {
             vec![(
                 format!("all ({} trials)", curves.overall.n_trials),
@@ -378,52 +378,64 @@ impl PsthTab {
                 })
                 .collect()
         };
-        Plot::new("psth_population")
-            .height(220.0)
-            .allow_zoom(false)
-            .allow_drag(false)
-            .allow_scroll(false)
-            .x_axis_label("time from event (s)")
-            .y_axis_label("Hz per unit")
-            // The band shares its line's legend entry and colour.
-            .legend(
-                Legend::default()
-                    .color_conflict_handling(egui_plot::ColorConflictHandling::PickFirst),
-            )
-            .show(ui, |plot| {
-                for (name, p, colour) in &series {
-                    let xs: Vec<f64> = (0..p.n_bins)
-                        .map(|t| p.bin_start(t) + 0.5 * p.bin_s)
-                        .collect();
-                    // The line first: the legend takes its colour from the
-                    // first item of a name (the band's is faint).
-                    let pts: Vec<[f64; 2]> = xs
-                        .iter()
-                        .zip(&p.population_hz)
-                        .map(|(&x, &y)| [x, y])
-                        .collect();
-                    plot.line(Line::new(name.clone(), PlotPoints::from(pts)).color(*colour));
-                    if p.n_trials >= 2 {
-                        let lo: Vec<f64> = p
-                            .population_hz
-                            .iter()
-                            .zip(&p.population_se_hz)
-                            .map(|(m, s)| m - s)
-                            .collect();
-                        let hi: Vec<f64> = p
-                            .population_hz
-                            .iter()
-                            .zip(&p.population_se_hz)
-                            .map(|(m, s)| m + s)
-                            .collect();
-                        plot.add(
-                            FilledArea::new(name.clone(), &xs, &lo, &hi)
-                                .fill_color(colour.gamma_multiply(0.25)),
-                        );
-                    }
-                }
-                plot.vline(VLine::new("event", 0.0).color(Color32::from_rgb(250, 200, 60)));
-            });
+        let plot_width = ui.available_width();
+        enlargeable(
+            ui,
+            "psth_population",
+            "Population PSTH (Hz per unit, mean ± 1 s.e. across trials)",
+            egui::vec2(plot_width, 220.0),
+            |ui, size| {
+                Plot::new("psth_population")
+                    .width(size.x)
+                    .height(size.y)
+                    .allow_zoom(false)
+                    .allow_drag(false)
+                    .allow_scroll(false)
+                    .x_axis_label("time from event (s)")
+                    .y_axis_label("Hz per unit")
+                    // The band shares its line's legend entry and colour.
+                    .legend(
+                        Legend::default()
+                            .color_conflict_handling(egui_plot::ColorConflictHandling::PickFirst),
+                    )
+                    .show(ui, |plot| {
+                        for (name, p, colour) in &series {
+                            let xs: Vec<f64> = (0..p.n_bins)
+                                .map(|t| p.bin_start(t) + 0.5 * p.bin_s)
+                                .collect();
+                            // The line first: the legend takes its colour from the
+                            // first item of a name (the band's is faint).
+                            let pts: Vec<[f64; 2]> = xs
+                                .iter()
+                                .zip(&p.population_hz)
+                                .map(|(&x, &y)| [x, y])
+                                .collect();
+                            plot.line(
+                                Line::new(name.clone(), PlotPoints::from(pts)).color(*colour),
+                            );
+                            if p.n_trials >= 2 {
+                                let lo: Vec<f64> = p
+                                    .population_hz
+                                    .iter()
+                                    .zip(&p.population_se_hz)
+                                    .map(|(m, s)| m - s)
+                                    .collect();
+                                let hi: Vec<f64> = p
+                                    .population_hz
+                                    .iter()
+                                    .zip(&p.population_se_hz)
+                                    .map(|(m, s)| m + s)
+                                    .collect();
+                                plot.add(
+                                    FilledArea::new(name.clone(), &xs, &lo, &hi)
+                                        .fill_color(colour.gamma_multiply(0.25)),
+                                );
+                            }
+                        }
+                        plot.vline(VLine::new("event", 0.0).color(Color32::from_rgb(250, 200, 60)));
+                    });
+            },
+        );
     }
 
     /// Two conditions' fitted couplings side by side, on one colour scale.

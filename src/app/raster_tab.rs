@@ -6,7 +6,7 @@ use egui::{Color32, ColorImage, Pos2, Rect, Sense, TextureHandle, TextureOptions
 use egui_plot::{Line, Plot, PlotPoints};
 
 use super::dataset::Dataset;
-use super::plots::sequential;
+use super::plots::{enlargeable, sequential};
 use super::{AppModel, Command};
 
 /// The part of the raster in view (saved in sessions).
@@ -200,29 +200,41 @@ impl RasterTab {
                 ));
             }
         }
-        ui.label("Population rate (Hz per unit)");
+
         // With trials, time runs from each trial's event (negative before).
         let t0 = event_offset(ds);
         let aligned = ds.trials.is_some();
-        Plot::new("population_rate")
-            .height(140.0)
-            .allow_zoom(false)
-            .allow_drag(false)
-            .allow_scroll(false)
-            .x_axis_label(if aligned {
-                "time from event (s)"
-            } else {
-                "time (s)"
-            })
-            .show(ui, |plot| {
-                let pts: Vec<[f64; 2]> = self.rate.iter().map(|&[x, y]| [x - t0, y]).collect();
-                plot.line(Line::new("rate", PlotPoints::from(pts)));
-                if aligned {
-                    plot.vline(
-                        egui_plot::VLine::new("event", 0.0).color(Color32::from_rgb(250, 200, 60)),
-                    );
-                }
-            });
+        let plot_width = ui.available_width();
+        enlargeable(
+            ui,
+            "population_rate",
+            "Population rate (Hz per unit)",
+            egui::vec2(plot_width, 140.0),
+            |ui, size| {
+                Plot::new("population_rate")
+                    .width(size.x)
+                    .height(size.y)
+                    .allow_zoom(false)
+                    .allow_drag(false)
+                    .allow_scroll(false)
+                    .x_axis_label(if aligned {
+                        "time from event (s)"
+                    } else {
+                        "time (s)"
+                    })
+                    .show(ui, |plot| {
+                        let pts: Vec<[f64; 2]> =
+                            self.rate.iter().map(|&[x, y]| [x - t0, y]).collect();
+                        plot.line(Line::new("rate", PlotPoints::from(pts)));
+                        if aligned {
+                            plot.vline(
+                                egui_plot::VLine::new("event", 0.0)
+                                    .color(Color32::from_rgb(250, 200, 60)),
+                            );
+                        }
+                    });
+            },
+        );
     }
 
     fn interact(&mut self, ui: &egui::Ui, resp: &egui::Response, rect: Rect, t: usize) {

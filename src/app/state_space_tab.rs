@@ -13,7 +13,7 @@ use egui_plot::{FilledArea, Line, Plot, PlotPoints, Points, VLine};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 
-use super::plots::{HeatmapData, HeatmapView, correlation_and_r2};
+use super::plots::{HeatmapData, HeatmapView, correlation_and_r2, enlargeable};
 use super::worker::{Job, JobContext, Wake, message};
 use crate::spikes::SpikeRaster;
 use crate::state_space::entropy_flow::{
@@ -693,33 +693,39 @@ impl StateSpaceTab {
         let cursor = x_of(bin as f64);
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {
-                ui.label("Fields h_i(t), ±1.645 s.d. (units 0–2)");
-                Plot::new("ss_fields")
-                    .allow_scroll(false)
-                    .width(width)
-                    .height(170.0)
-                    .x_axis_label(x_label)
-                    .show(ui, |plot| {
-                        for i in 0..n.min(3) {
-                            let mean: Vec<f64> =
-                                (0..steps).map(|t| res.theta_smoothed.h(t, i)).collect();
-                            let sd: Vec<f64> =
-                                (0..steps).map(|t| res.sd_smoothed.h(t, i)).collect();
-                            let lo: Vec<f64> =
-                                mean.iter().zip(&sd).map(|(m, s)| m - 1.645 * s).collect();
-                            let hi: Vec<f64> =
-                                mean.iter().zip(&sd).map(|(m, s)| m + 1.645 * s).collect();
-                            plot.add(FilledArea::new(format!("band {i}"), &xs, &lo, &hi));
-                            let pts: Vec<[f64; 2]> =
-                                xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();
-                            plot.line(Line::new(format!("h_{i}"), PlotPoints::from(pts)));
-                        }
-                        plot.vline(VLine::new("bin", cursor));
-                        event_line(plot);
-                    });
+                enlargeable(
+                    ui,
+                    "ss_fields",
+                    "Fields h_i(t), ±1.645 s.d. (units 0–2)",
+                    egui::vec2(width, 170.0),
+                    |ui, size| {
+                        Plot::new("ss_fields")
+                            .allow_scroll(false)
+                            .width(size.x)
+                            .height(size.y)
+                            .x_axis_label(x_label)
+                            .show(ui, |plot| {
+                                for i in 0..n.min(3) {
+                                    let mean: Vec<f64> =
+                                        (0..steps).map(|t| res.theta_smoothed.h(t, i)).collect();
+                                    let sd: Vec<f64> =
+                                        (0..steps).map(|t| res.sd_smoothed.h(t, i)).collect();
+                                    let lo: Vec<f64> =
+                                        mean.iter().zip(&sd).map(|(m, s)| m - 1.645 * s).collect();
+                                    let hi: Vec<f64> =
+                                        mean.iter().zip(&sd).map(|(m, s)| m + 1.645 * s).collect();
+                                    plot.add(FilledArea::new(format!("band {i}"), &xs, &lo, &hi));
+                                    let pts: Vec<[f64; 2]> =
+                                        xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();
+                                    plot.line(Line::new(format!("h_{i}"), PlotPoints::from(pts)));
+                                }
+                                plot.vline(VLine::new("bin", cursor));
+                                event_line(plot);
+                            });
+                    },
+                );
             });
             ui.vertical(|ui| {
-                ui.label("Population rate of bin t+1 (spikes per unit)");
                 // Transition t (the x axis) produces bin t + 1: its rate is
                 // drawn at t, in line with θ(t) and the entropy flow.
                 let pts: Vec<[f64; 2]> = o
@@ -729,19 +735,26 @@ impl StateSpaceTab {
                     .enumerate()
                     .map(|(t, &v)| [x_of(t as f64), v])
                     .collect();
-                Plot::new("ss_rate")
-                    .allow_scroll(false)
-                    .width(width)
-                    .height(170.0)
-                    .x_axis_label(x_label)
-                    .show(ui, |plot| {
-                        plot.line(Line::new("rate", PlotPoints::from(pts)));
-                        plot.vline(VLine::new("bin", cursor));
-                        event_line(plot);
-                    });
+                enlargeable(
+                    ui,
+                    "ss_rate",
+                    "Population rate of bin t+1 (spikes per unit)",
+                    egui::vec2(width, 170.0),
+                    |ui, size| {
+                        Plot::new("ss_rate")
+                            .allow_scroll(false)
+                            .width(size.x)
+                            .height(size.y)
+                            .x_axis_label(x_label)
+                            .show(ui, |plot| {
+                                plot.line(Line::new("rate", PlotPoints::from(pts)));
+                                plot.vline(VLine::new("bin", cursor));
+                                event_line(plot);
+                            });
+                    },
+                );
             });
             ui.vertical(|ui| {
-                ui.label("Entropy flow (mean-field), nats per bin");
                 let f = &o.flow;
                 let line = |v: &[f64]| -> Vec<[f64; 2]> {
                     v.iter()
@@ -749,25 +762,32 @@ impl StateSpaceTab {
                         .map(|(t, &y)| [x_of(t as f64), y])
                         .collect()
                 };
-                Plot::new("ss_flow")
-                    .allow_scroll(false)
-                    .width(width)
-                    .height(170.0)
-                    .legend(egui_plot::Legend::default())
-                    .x_axis_label(x_label)
-                    .show(ui, |plot| {
-                        plot.line(Line::new("total", PlotPoints::from(line(&f.total))));
-                        plot.line(Line::new("forward", PlotPoints::from(line(&f.forward))));
-                        plot.line(Line::new("reverse", PlotPoints::from(line(&f.reverse))));
-                        plot.vline(VLine::new("bin", cursor));
-                        event_line(plot);
-                    });
+                enlargeable(
+                    ui,
+                    "ss_flow",
+                    "Entropy flow (mean-field), nats per bin",
+                    egui::vec2(width, 170.0),
+                    |ui, size| {
+                        Plot::new("ss_flow")
+                            .allow_scroll(false)
+                            .width(size.x)
+                            .height(size.y)
+                            .legend(egui_plot::Legend::default())
+                            .x_axis_label(x_label)
+                            .show(ui, |plot| {
+                                plot.line(Line::new("total", PlotPoints::from(line(&f.total))));
+                                plot.line(Line::new("forward", PlotPoints::from(line(&f.forward))));
+                                plot.line(Line::new("reverse", PlotPoints::from(line(&f.reverse))));
+                                plot.vline(VLine::new("bin", cursor));
+                                event_line(plot);
+                            });
+                    },
+                );
             });
         });
         if let Some((i, j)) = self.selected {
-            ui.label(format!(
-                "J[to {i}, from {j}](t) of the clicked cell, ±1.96 s.d."
-            ));
+            let title = format!("J[to {i}, from {j}](t) of the clicked cell, ±1.96 s.d.");
+
             let mean: Vec<f64> = (0..steps).map(|t| res.theta_smoothed.j(t, i, j)).collect();
             let sd: Vec<f64> = (0..steps)
                 .map(|t| res.sd_smoothed.get(t, i, 1 + j))
@@ -775,23 +795,34 @@ impl StateSpaceTab {
             let lo: Vec<f64> = mean.iter().zip(&sd).map(|(m, s)| m - 1.96 * s).collect();
             let hi: Vec<f64> = mean.iter().zip(&sd).map(|(m, s)| m + 1.96 * s).collect();
             let truth = o.truth.as_ref();
-            Plot::new("ss_cell")
-                .allow_scroll(false)
-                .height(150.0)
-                .x_axis_label(x_label)
-                .legend(egui_plot::Legend::default())
-                .show(ui, |plot| {
-                    plot.add(FilledArea::new("credible band", &xs, &lo, &hi));
-                    let pts: Vec<[f64; 2]> = xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();
-                    plot.line(Line::new("estimate", PlotPoints::from(pts)));
-                    if let Some(t) = truth {
-                        let pts: Vec<[f64; 2]> =
-                            (0..steps).map(|k| [x_of(k as f64), t.j(k, i, j)]).collect();
-                        plot.line(Line::new("truth", PlotPoints::from(pts)));
-                    }
-                    plot.vline(VLine::new("bin", cursor));
-                    event_line(plot);
-                });
+            let cell_width = ui.available_width();
+            enlargeable(
+                ui,
+                "ss_cell",
+                &title,
+                egui::vec2(cell_width, 150.0),
+                |ui, size| {
+                    Plot::new("ss_cell")
+                        .allow_scroll(false)
+                        .width(size.x)
+                        .height(size.y)
+                        .x_axis_label(x_label)
+                        .legend(egui_plot::Legend::default())
+                        .show(ui, |plot| {
+                            plot.add(FilledArea::new("credible band", &xs, &lo, &hi));
+                            let pts: Vec<[f64; 2]> =
+                                xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();
+                            plot.line(Line::new("estimate", PlotPoints::from(pts)));
+                            if let Some(t) = truth {
+                                let pts: Vec<[f64; 2]> =
+                                    (0..steps).map(|k| [x_of(k as f64), t.j(k, i, j)]).collect();
+                                plot.line(Line::new("truth", PlotPoints::from(pts)));
+                            }
+                            plot.vline(VLine::new("bin", cursor));
+                            event_line(plot);
+                        });
+                },
+            );
         }
     }
 
