@@ -465,7 +465,15 @@ pub fn tick_label(mark: egui_plot::GridMark, _range: &std::ops::RangeInclusive<f
     } else {
         3
     };
-    format!("{:.*}", decimals, mark.value)
+    // Trailing zeros dropped: a value on a coarse and a fine grid level
+    // prints the same either way (no doubled, offset labels).
+    let text = format!("{:.*}", decimals, mark.value);
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    if text == "-0" { "0".to_string() } else { text }
 }
 
 pub fn nice_grid_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {

@@ -645,6 +645,7 @@ impl StateSpaceTab {
                         .height(size)
                         .data_aspect(1.0)
                         .x_axis_label("true")
+                        .y_grid_spacer(super::plots::nice_grid_marks)
                         .y_axis_label("estimated")
                         .show(ui, |plot| {
                             plot.line(Line::new(
@@ -704,6 +705,8 @@ impl StateSpaceTab {
                             .width(size.x)
                             .height(size.y)
                             .x_axis_label(x_label)
+                            .y_grid_spacer(super::plots::nice_grid_marks)
+                            .y_axis_formatter(super::plots::tick_label)
                             .show(ui, |plot| {
                                 for i in 0..n.min(3) {
                                     let mean: Vec<f64> =
@@ -746,6 +749,8 @@ impl StateSpaceTab {
                             .width(size.x)
                             .height(size.y)
                             .x_axis_label(x_label)
+                            .y_grid_spacer(super::plots::nice_grid_marks)
+                            .y_axis_formatter(super::plots::tick_label)
                             .show(ui, |plot| {
                                 plot.line(Line::new("rate", PlotPoints::from(pts)));
                                 plot.vline(VLine::new("bin", cursor));
@@ -774,6 +779,8 @@ impl StateSpaceTab {
                             .height(size.y)
                             .legend(egui_plot::Legend::default())
                             .x_axis_label(x_label)
+                            .y_grid_spacer(super::plots::nice_grid_marks)
+                            .y_axis_formatter(super::plots::tick_label)
                             .show(ui, |plot| {
                                 plot.line(Line::new("total", PlotPoints::from(line(&f.total))));
                                 plot.line(Line::new("forward", PlotPoints::from(line(&f.forward))));
@@ -807,6 +814,8 @@ impl StateSpaceTab {
                         .width(size.x)
                         .height(size.y)
                         .x_axis_label(x_label)
+                        .y_grid_spacer(super::plots::nice_grid_marks)
+                        .y_axis_formatter(super::plots::tick_label)
                         .legend(egui_plot::Legend::default())
                         .show(ui, |plot| {
                             plot.add(FilledArea::new("credible band", &xs, &lo, &hi));
