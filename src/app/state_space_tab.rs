@@ -700,31 +700,24 @@ impl StateSpaceTab {
                     "Fields h_i(t), ±1.645 s.d. (units 0–2)",
                     egui::vec2(width, 170.0),
                     |ui, size| {
-                        Plot::new("ss_fields")
-                            .allow_scroll(false)
-                            .width(size.x)
-                            .height(size.y)
-                            .x_axis_label(x_label)
-                            .y_grid_spacer(super::plots::nice_grid_marks)
-                            .y_axis_formatter(super::plots::tick_label)
-                            .show(ui, |plot| {
-                                for i in 0..n.min(3) {
-                                    let mean: Vec<f64> =
-                                        (0..steps).map(|t| res.theta_smoothed.h(t, i)).collect();
-                                    let sd: Vec<f64> =
-                                        (0..steps).map(|t| res.sd_smoothed.h(t, i)).collect();
-                                    let lo: Vec<f64> =
-                                        mean.iter().zip(&sd).map(|(m, s)| m - 1.645 * s).collect();
-                                    let hi: Vec<f64> =
-                                        mean.iter().zip(&sd).map(|(m, s)| m + 1.645 * s).collect();
-                                    plot.add(FilledArea::new(format!("band {i}"), &xs, &lo, &hi));
-                                    let pts: Vec<[f64; 2]> =
-                                        xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();
-                                    plot.line(Line::new(format!("h_{i}"), PlotPoints::from(pts)));
-                                }
-                                plot.vline(VLine::new("bin", cursor));
-                                event_line(plot);
-                            });
+                        time_plot("ss_fields", size, x_label).show(ui, |plot| {
+                            for i in 0..n.min(3) {
+                                let mean: Vec<f64> =
+                                    (0..steps).map(|t| res.theta_smoothed.h(t, i)).collect();
+                                let sd: Vec<f64> =
+                                    (0..steps).map(|t| res.sd_smoothed.h(t, i)).collect();
+                                let lo: Vec<f64> =
+                                    mean.iter().zip(&sd).map(|(m, s)| m - 1.645 * s).collect();
+                                let hi: Vec<f64> =
+                                    mean.iter().zip(&sd).map(|(m, s)| m + 1.645 * s).collect();
+                                plot.add(FilledArea::new(format!("band {i}"), &xs, &lo, &hi));
+                                let pts: Vec<[f64; 2]> =
+                                    xs.iter().zip(&mean).map(|(&x, &y)| [x, y]).collect();
+                                plot.line(Line::new(format!("h_{i}"), PlotPoints::from(pts)));
+                            }
+                            plot.vline(VLine::new("bin", cursor));
+                            event_line(plot);
+                        });
                     },
                 );
             });
@@ -744,18 +737,11 @@ impl StateSpaceTab {
                     "Population rate of bin t+1 (spikes per unit)",
                     egui::vec2(width, 170.0),
                     |ui, size| {
-                        Plot::new("ss_rate")
-                            .allow_scroll(false)
-                            .width(size.x)
-                            .height(size.y)
-                            .x_axis_label(x_label)
-                            .y_grid_spacer(super::plots::nice_grid_marks)
-                            .y_axis_formatter(super::plots::tick_label)
-                            .show(ui, |plot| {
-                                plot.line(Line::new("rate", PlotPoints::from(pts)));
-                                plot.vline(VLine::new("bin", cursor));
-                                event_line(plot);
-                            });
+                        time_plot("ss_rate", size, x_label).show(ui, |plot| {
+                            plot.line(Line::new("rate", PlotPoints::from(pts)));
+                            plot.vline(VLine::new("bin", cursor));
+                            event_line(plot);
+                        });
                     },
                 );
             });
@@ -773,14 +759,8 @@ impl StateSpaceTab {
                     "Entropy flow (mean-field), nats per bin",
                     egui::vec2(width, 170.0),
                     |ui, size| {
-                        Plot::new("ss_flow")
-                            .allow_scroll(false)
-                            .width(size.x)
-                            .height(size.y)
+                        time_plot("ss_flow", size, x_label)
                             .legend(egui_plot::Legend::default())
-                            .x_axis_label(x_label)
-                            .y_grid_spacer(super::plots::nice_grid_marks)
-                            .y_axis_formatter(super::plots::tick_label)
                             .show(ui, |plot| {
                                 plot.line(Line::new("total", PlotPoints::from(line(&f.total))));
                                 plot.line(Line::new("forward", PlotPoints::from(line(&f.forward))));
@@ -809,13 +789,7 @@ impl StateSpaceTab {
                 &title,
                 egui::vec2(cell_width, 150.0),
                 |ui, size| {
-                    Plot::new("ss_cell")
-                        .allow_scroll(false)
-                        .width(size.x)
-                        .height(size.y)
-                        .x_axis_label(x_label)
-                        .y_grid_spacer(super::plots::nice_grid_marks)
-                        .y_axis_formatter(super::plots::tick_label)
+                    time_plot("ss_cell", size, x_label)
                         .legend(egui_plot::Legend::default())
                         .show(ui, |plot| {
                             plot.add(FilledArea::new("credible band", &xs, &lo, &hi));
@@ -1027,6 +1001,18 @@ fn glyph(c: char) -> [u8; 7] {
         'n' => [0, 0, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001],
         _ => [0; 7],
     }
+}
+
+/// A per-bin plot of the fit (x: transition or time from the event),
+/// `size` as [`enlargeable`] gives it, y ticks on the nice grid.
+fn time_plot(id: &str, size: egui::Vec2, x_label: &str) -> Plot<'static> {
+    Plot::new(id)
+        .allow_scroll(false)
+        .width(size.x)
+        .height(size.y)
+        .x_axis_label(x_label.to_string())
+        .y_grid_spacer(super::plots::nice_grid_marks)
+        .y_axis_formatter(super::plots::tick_label)
 }
 
 #[cfg(test)]

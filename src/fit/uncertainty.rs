@@ -665,19 +665,7 @@ fn cholesky_in_place(a: &mut [f64], m: usize) -> std::result::Result<(), usize> 
         // Panel below: L[k1.., K] = A[k1.., K] L_KK⁻ᵀ, as one product with
         // the explicit inverse of the small triangle.
         let mut w = vec![0.0; kb * kb];
-        for r in 0..kb {
-            w[r * kb + r] = 1.0;
-            for p in 0..r {
-                let l = a[(k0 + r) * m + k0 + p];
-                for c in 0..=p {
-                    w[r * kb + c] -= l * w[p * kb + c];
-                }
-            }
-            let d = a[(k0 + r) * m + k0 + r];
-            for c in 0..=r {
-                w[r * kb + c] /= d;
-            }
-        }
+        invert_diagonal_block(a, m, k0, kb, &mut w, kb);
         let rows = m - k1;
         let mut panel = vec![0.0; rows * kb];
         // SAFETY: reads rows k1..m, columns k0..k1 of `a` and all of `w`
@@ -705,6 +693,27 @@ fn cholesky_in_place(a: &mut [f64], m: usize) -> std::result::Result<(), usize> 
     Ok(())
 }
 
+/// `out = L_KK⁻¹` for the kb × kb diagonal block of the lower triangle of
+/// the row-major m × m `l` starting at (k0, k0): lower triangular, row
+/// stride `ld`, by forward substitution (kb³/6 multiply-adds; the blocks
+/// are small). The rest of `out`'s rows is zeroed.
+fn invert_diagonal_block(l: &[f64], m: usize, k0: usize, kb: usize, out: &mut [f64], ld: usize) {
+    out.iter_mut().for_each(|x| *x = 0.0);
+    for r in 0..kb {
+        out[r * ld + r] = 1.0;
+        for p in 0..r {
+            let lrp = l[(k0 + r) * m + k0 + p];
+            for c in 0..=p {
+                out[r * ld + c] -= lrp * out[p * ld + c];
+            }
+        }
+        let d = l[(k0 + r) * m + k0 + r];
+        for c in 0..=r {
+            out[r * ld + c] /= d;
+        }
+    }
+}
+
 /// `diag(A⁻¹)` from the lower Cholesky factor L of A (row-major, lower
 /// triangle of `l`): `Z = L⁻¹` by block rows, then the squared column
 /// norms of Z. Block row I of Z is `Z[I, I] = L_II⁻¹` and, left of it,
@@ -717,21 +726,7 @@ fn inverse_diagonal(l: &[f64], m: usize) -> Vec<f64> {
     for i0 in (0..m).step_by(CB) {
         let i1 = (i0 + CB).min(m);
         let ib = i1 - i0;
-        // tinv = L_II⁻¹ (ib × ib, lower; forward substitution by rows).
-        tinv.iter_mut().for_each(|x| *x = 0.0);
-        for r in 0..ib {
-            tinv[r * CB + r] = 1.0;
-            for p in 0..r {
-                let lrp = l[(i0 + r) * m + i0 + p];
-                for c in 0..=p {
-                    tinv[r * CB + c] -= lrp * tinv[p * CB + c];
-                }
-            }
-            let d = l[(i0 + r) * m + i0 + r];
-            for c in 0..=r {
-                tinv[r * CB + c] /= d;
-            }
-        }
+        invert_diagonal_block(l, m, i0, ib, &mut tinv, CB);
         if i0 > 0 {
             // tmp[.., 0..i0] = −Σ_P L[I, P] Z[P, K], block column K at a
             // time (Z[P, K] is zero for P < K).
