@@ -506,20 +506,22 @@ fn lab_check(rows: std::ops::Range<usize>) {
         "  lab neurons {rows:?}: 120 plain EM iterations {w_p:.1} s wall, {c_p:.1} CPU s; converging {w_c:.1} s wall, {c_c:.1} CPU s, {}",
         e_steps(&conv)
     ));
-    for i in rows {
-        let ep = plain.neuron_info[i]
+    for i in rows.clone() {
+        // neuron_info is indexed from the first fitted neuron.
+        let k = i - rows.start;
+        let ep = plain.neuron_info[k]
             .objective
             .last()
             .copied()
             .unwrap_or(f64::NAN);
-        let tr = &conv.neuron_info[i].objective;
+        let tr = &conv.neuron_info[k].objective;
         let passed = tr.iter().position(|&v| v >= ep).map(|k| k + 1);
         let (rms, max) = theta_distance(&conv, &plain, i);
         say(&format!(
             "    neuron {i}: plain {ep:.3}, converging {:.3} after {} E-steps ({:?}; passed the plain fit at accepted E-step {passed:?}); theta from the plain fit: rms {rms:.3} s.d., max {max:.2} s.d.; Q_field {:.3e}, median Q_J {:.3e}",
             tr.last().copied().unwrap_or(f64::NAN),
-            conv.neuron_info[i].iterations,
-            conv.neuron_info[i].reason,
+            conv.neuron_info[k].iterations,
+            conv.neuron_info[k].reason,
             conv.q[(i, 0)],
             median_q_j(&conv, i)
         ));
