@@ -367,6 +367,38 @@ fn params_converged(q_old: &[f64], s_old: &[f64], q: &[f64], s: &[f64], param_to
     dq <= param_tol * q_scale && ds <= param_tol * s_scale
 }
 
+/// SQUAREM step lengths, one per entry (see the module doc):
+/// `alpha_k = -min(step_max, max(1, |r_k| / |v_k|))` (`-1`, plain EM,
+/// where `v_k = 0`), and whether any was cut to `step_max`.
+fn step_lengths(u0: &[f64], u1: &[f64], u2: &[f64], step_max: f64) -> (Vec<f64>, bool) {
+    let mut capped = false;
+    let alphas = (0..u0.len())
+        .map(|k| {
+            let r = u1[k] - u0[k];
+            let v = u2[k] - 2.0 * u1[k] + u0[k];
+            let a = if v != 0.0 {
+                -(r.abs() / v.abs()).max(1.0)
+            } else {
+                -1.0
+            };
+            capped |= a <= -step_max;
+            a.max(-step_max)
+        })
+        .collect();
+    (alphas, capped)
+}
+
+/// The extrapolated point `u'_k = u0_k - 2 alpha_k r_k + alpha_k^2 v_k`.
+fn extrapolate(u0: &[f64], u1: &[f64], u2: &[f64], alphas: &[f64]) -> Vec<f64> {
+    (0..u0.len())
+        .map(|k| {
+            let r = u1[k] - u0[k];
+            let v = u2[k] - 2.0 * u1[k] + u0[k];
+            u0[k] - 2.0 * alphas[k] * r + alphas[k] * alphas[k] * v
+        })
+        .collect()
+}
+
 /// Run EM for neuron `i` alone, from `st` (initial hyperparameters in
 /// `st.q`, `st.sigma0`), to its own stopping point. `on_e_step` is called
 /// after every E-step (for progress). On a stop request the last accepted
@@ -494,35 +526,14 @@ pub(crate) fn fit_neuron(
                 fallback_q.clone_from(&st.q);
                 fallback_s.clone_from(&st.sigma0);
                 // One step length per entry of Q (see the module doc).
-                let n_u = u0.len();
-                let mut alphas: Vec<f64> = (0..n_u)
-                    .map(|k| {
-                        let r = u1[k] - u0[k];
-                        let v = u2[k] - 2.0 * u1[k] + u0[k];
-                        if v != 0.0 {
-                            -(r.abs() / v.abs()).max(1.0)
-                        } else {
-                            -1.0
-                        }
-                    })
-                    .collect();
-                capped = alphas.iter().any(|&a| a <= -step_max);
-                for a in alphas.iter_mut() {
-                    *a = a.max(-step_max);
-                }
+                let (mut alphas, cut) = step_lengths(&u0, &u1, &u2, step_max);
+                capped = cut;
                 phase = Phase::Base;
                 // An invalid extrapolated point (Sigma0 not positive
                 // definite, typically along a long step) is not dropped:
                 // alpha is halved towards -1 (plain EM) until it is valid.
                 while alphas.iter().any(|&a| a < -1.0 - 1e-3 && a.is_finite()) {
-                    let ext: Vec<f64> = (0..n_u)
-                        .map(|k| {
-                            let r = u1[k] - u0[k];
-                            let v = u2[k] - 2.0 * u1[k] + u0[k];
-                            let alpha = alphas[k];
-                            u0[k] - 2.0 * alpha * r + alpha * alpha * v
-                        })
-                        .collect();
+                    let ext = extrapolate(&u0, &u1, &u2, &alphas);
                     if from_u(&ext, o.mstep.q_floor, &mut st.q) {
                         st.sigma0.clone_from(&fallback_s);
                         phase = Phase::Extrapolated;
@@ -555,4 +566,56 @@ pub(crate) fn fit_neuron(
         return Err(crate::Error::Cancelled);
     }
     Ok(fit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries converging linearly at different rates
+    /// (`u_n = u* + rho^n e`): with one step length per entry the
+    /// extrapolation lands on the fixed point of each (`alpha = -1 / (1 -
+    /// rho)` makes `u0 - 2 alpha r + alpha^2 v = u*` exactly), which one
+    /// shared step cannot do for two different rates. Rounding: a few ulp
+    /// of `alpha^2 v` (about 10 here), so 1e-12.
+    #[test]
+    fn per_entry_steps_land_on_linear_fixed_points() {
+        let star = [-6.0, -2.5, 0.3];
+        let rho: [f64; 3] = [0.5, 0.9, 0.7];
+        let e = [1.0, -0.4, 0.2];
+        let u = |n: i32| -> Vec<f64> { (0..3).map(|k| star[k] + rho[k].powi(n) * e[k]).collect() };
+        let (u0, u1, u2) = (u(0), u(1), u(2));
+        let (alphas, capped) = step_lengths(&u0, &u1, &u2, 1e6);
+        assert!(!capped);
+        let ext = extrapolate(&u0, &u1, &u2, &alphas);
+        for k in 0..3 {
+            assert!(
+                (ext[k] - star[k]).abs() < 1e-12,
+                "{k}: {} vs {}",
+                ext[k],
+                star[k]
+            );
+        }
+        // The cap bounds every step; a capped step reports it.
+        let (alphas, capped) = step_lengths(&u0, &u1, &u2, 4.0);
+        assert!(capped);
+        assert!(alphas.iter().all(|&a| (-4.0..=-1.0).contains(&a)));
+    }
+
+    /// An entry of Q heading for the boundary 0 as EM does it,
+    /// `Q <- Q (1 - c Q)` (harmonic), with `c Q0 = 1e-3`: the step in
+    /// `u = log Q` is `alpha ~ -1 / (c Q0)` and the extrapolated point is
+    /// `u0 - 1 + O(c Q0)` (Q divided by e per cycle, where two EM steps
+    /// divide it by `1 - 2 c Q0`); the remainder is 4e-7 here, so 1e-5.
+    #[test]
+    fn per_entry_step_divides_a_collapsing_q_by_e() {
+        let c: f64 = 1.0;
+        let q0: f64 = 1e-3;
+        let q1 = q0 * (1.0 - c * q0);
+        let q2 = q1 * (1.0 - c * q1);
+        let (u0, u1, u2) = (vec![q0.ln()], vec![q1.ln()], vec![q2.ln()]);
+        let (alphas, _) = step_lengths(&u0, &u1, &u2, 1e6);
+        let ext = extrapolate(&u0, &u1, &u2, &alphas);
+        assert!((ext[0] - (u0[0] - 1.0)).abs() < 1e-5, "{}", ext[0] - u0[0]);
+    }
 }
