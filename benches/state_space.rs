@@ -20,6 +20,14 @@
 //!   fitted to convergence; the whole fit's time is extrapolated from their
 //!   E-steps and CPU time per E-step (for a loaded machine, where the full
 //!   run takes too long to wait for).
+//! * `lab-profile` (not in the default set): neurons 0..8 of the lab case,
+//!   one cold and three warm plain E-steps: CPU seconds per neuron E-step,
+//!   Hessians and activation passes per filter update, stage figures.
+//! * `lab-check=A..B` (not in the default set): neurons A..B of the lab
+//!   case, converging fit against 120 plain iterations (evidence, theta
+//!   distance in posterior s.d.).
+//! * `lab-init=Q,..` (not in the default set): neurons 0..2, 300
+//!   accelerated E-steps from `q_init = 0.5` and from each listed value.
 //! * `lab`: the 100-unit lab case, generated here: 100 units with base
 //!   rates 2–20 % per 10 ms bin, 1,800 trials of 151 bins (T = 150
 //!   transitions), trial-locked rate changes (a stimulus response from bin
@@ -156,6 +164,13 @@ fn stages(r: &StateSpaceResult, rate: Option<f64>) {
         r.timing.summary_seconds, r.timing.em_seconds
     ));
     let threads = rayon::current_num_threads() as f64;
+    let u = w.updates.max(1) as f64;
+    say(&format!(
+        "    {} filter updates: {:.2} Hessians (sparse Gram + Cholesky) and {:.2} activation passes per update",
+        w.updates,
+        w.hessians as f64 / u,
+        w.activation_passes as f64 / u
+    ));
     for (name, c) in [
         ("filter Newton (Gram, Hessian Cholesky, solves)", w.newton),
         (
@@ -400,6 +415,166 @@ fn lab_sample(rate: Option<f64>) {
     ));
 }
 
+/// Per-E-step profile of the lab case: neurons `0..8` (independent base
+/// rates) run 3 plain EM iterations (the first from the cold start, so its
+/// Newton work is the largest); the stage figures are per fitted neuron
+/// and E-step, and scaled by 100 neurons they give one E-step of the
+/// whole fit. Short enough to run under `perf record`.
+fn lab_profile(rate: Option<f64>) {
+    let raster = lab_raster(18);
+    let picks = 0..8;
+    let fit = |iters: usize| {
+        timed_fit(
+            &StateSpaceFit {
+                neurons: Some(picks.clone()),
+                max_iter: iters,
+                ..Default::default()
+            },
+            &raster,
+        )
+    };
+    let (w1, c1, one) = fit(1);
+    let (w4, c4, four) = fit(4);
+    let n = picks.len() as f64;
+    say(&format!(
+        "  lab profile, neurons {picks:?}: 1 plain EM iteration {w1:.2} s wall, {c1:.2} CPU s; 4 iterations {w4:.2} s wall, {c4:.2} CPU s; so {:.3} CPU s per neuron for the cold E-step and {:.3} per warm one: {:.1} CPU s ({:.1} s wall on 2 cores) per warm E-step of all 100 neurons",
+        c1 / n,
+        (c4 - c1) / (3.0 * n),
+        100.0 * (c4 - c1) / (3.0 * n),
+        50.0 * (c4 - c1) / (3.0 * n)
+    ));
+    say("    cold E-step (stage totals over the 8 neurons):");
+    stages(&one, rate);
+    say("    1 cold + 3 warm E-steps:");
+    stages(&four, rate);
+}
+
+fn parse_range(s: &str) -> std::ops::Range<usize> {
+    let (a, b) = s.split_once("..").expect("a range a..b");
+    a.parse().expect("range start")..b.parse().expect("range end")
+}
+
+/// Root mean square and largest distance of neuron `i`'s smoothed theta in
+/// `a` from that in `b`, in units of `b`'s posterior s.d., over all
+/// `(t, k)`.
+fn theta_distance(a: &StateSpaceResult, b: &StateSpaceResult, i: usize) -> (f64, f64) {
+    let (mut ss, mut max, mut count) = (0.0, 0.0f64, 0.0);
+    for t in 0..a.n_steps() {
+        let (x, y, sd) = (
+            a.theta_smoothed.row(t, i),
+            b.theta_smoothed.row(t, i),
+            b.sd_smoothed.row(t, i),
+        );
+        for k in 0..x.len() {
+            let z = (x[k] - y[k]) / sd[k];
+            ss += z * z;
+            max = max.max(z.abs());
+            count += 1.0;
+        }
+    }
+    ((ss / count).sqrt(), max)
+}
+
+/// Median of neuron `i`'s coupling entries of `Q`.
+fn median_q_j(r: &StateSpaceResult, i: usize) -> f64 {
+    let mut v: Vec<f64> = r.q.row(i).iter().skip(1).copied().collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// "What must hold" at lab scale, per neuron of `rows`: the converging fit
+/// (CLI default) against 120 plain EM iterations (the reference's
+/// behaviour): evidences, the accepted E-step at which the converging fit
+/// passed the plain fit's final evidence, and the distance of theta.
+fn lab_check(rows: std::ops::Range<usize>) {
+    let raster = lab_raster(18);
+    let (w_p, c_p, plain) = timed_fit(
+        &StateSpaceFit {
+            neurons: Some(rows.clone()),
+            ..Default::default()
+        },
+        &raster,
+    );
+    let (w_c, c_c, conv) = timed_fit(
+        &StateSpaceFit {
+            neurons: Some(rows.clone()),
+            ..converging()
+        },
+        &raster,
+    );
+    say(&format!(
+        "  lab neurons {rows:?}: 120 plain EM iterations {w_p:.1} s wall, {c_p:.1} CPU s; converging {w_c:.1} s wall, {c_c:.1} CPU s, {}",
+        e_steps(&conv)
+    ));
+    for i in rows.clone() {
+        // neuron_info is indexed from the first fitted neuron.
+        let k = i - rows.start;
+        let ep = plain.neuron_info[k]
+            .objective
+            .last()
+            .copied()
+            .unwrap_or(f64::NAN);
+        let tr = &conv.neuron_info[k].objective;
+        let passed = tr.iter().position(|&v| v >= ep).map(|k| k + 1);
+        let (rms, max) = theta_distance(&conv, &plain, i);
+        say(&format!(
+            "    neuron {i}: plain {ep:.3}, converging {:.3} after {} E-steps ({:?}; passed the plain fit at accepted E-step {passed:?}); theta from the plain fit: rms {rms:.3} s.d., max {max:.2} s.d.; Q_field {:.3e}, median Q_J {:.3e}",
+            tr.last().copied().unwrap_or(f64::NAN),
+            conv.neuron_info[k].iterations,
+            conv.neuron_info[k].reason,
+            conv.q[(i, 0)],
+            median_q_j(&conv, i)
+        ));
+    }
+}
+
+/// Does a smaller initial `Q` shorten EM on the lab case? Neurons 0..2,
+/// accelerated, 300 E-steps from `q_init = 0.5` (the reference start) and
+/// from each value of the comma-separated list; evidences at fixed
+/// E-step counts relative to the 300-step fit from 0.5.
+fn lab_init(list: &str) {
+    let rows = 0..2;
+    let raster = lab_raster(18);
+    let run = |q: f64| {
+        timed_fit(
+            &StateSpaceFit {
+                neurons: Some(rows.clone()),
+                max_iter: 300,
+                accelerate: true,
+                q_init: q,
+                ..Default::default()
+            },
+            &raster,
+        )
+    };
+    let (_, _, reference) = run(0.5);
+    for q in std::iter::once(0.5).chain(list.split(',').map(|x| x.parse().expect("q_init"))) {
+        let (w, c, r) = run(q);
+        for i in rows.clone() {
+            let e_ref = reference.neuron_info[i]
+                .objective
+                .last()
+                .copied()
+                .unwrap_or(f64::NAN);
+            let tr = &r.neuron_info[i].objective;
+            let at = |k: usize| tr.get(k - 1).map_or(f64::NAN, |v| v - e_ref);
+            let (rms, max) = theta_distance(&r, &reference, i);
+            say(&format!(
+                "    q_init {q:e}, neuron {i} ({w:.1} s wall, {c:.1} CPU s): evidence minus that of 300 E-steps from 0.5 ({e_ref:.2}) after 10 accepted E-steps {:+.2}, 20 {:+.2}, 30 {:+.2}, 40 {:+.2}, 60 {:+.2}, 100 {:+.2}, 300 {:+.2}; theta after 300 from that fit: rms {rms:.3}, max {max:.2} s.d.; Q_field {:.3e}, median Q_J {:.3e}",
+                at(10),
+                at(20),
+                at(30),
+                at(40),
+                at(60),
+                at(100),
+                at(tr.len()),
+                r.q[(i, 0)],
+                median_q_j(&r, i)
+            ));
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -420,5 +595,15 @@ fn main() {
         lab(rate);
     } else if want("lab-sample") {
         lab_sample(rate);
+    }
+    for a in &args {
+        if let Some(rows) = a.strip_prefix("lab-check=") {
+            lab_check(parse_range(rows));
+        } else if let Some(qs) = a.strip_prefix("lab-init=") {
+            lab_init(qs);
+        }
+    }
+    if args.iter().any(|a| a == "lab-profile") {
+        lab_profile(rate);
     }
 }

@@ -86,6 +86,13 @@ pub(crate) struct FilterScratch {
 /// See [`FilterScratch::cost`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct FilterCost {
+    /// Filter updates (one per neuron, transition and E-step).
+    pub updates: u64,
+    /// Hessians formed and factored (sparse Gram product + Cholesky).
+    pub hessians: u64,
+    /// Passes over the patterns for the activations (start of each update
+    /// and every trial point of the line search).
+    pub activation_passes: u64,
     pub newton_flops: f64,
     pub newton_secs: f64,
     pub cov_flops: f64,
@@ -341,6 +348,8 @@ pub(crate) fn filter_neuron(
         // reused (a chord step, still an ascent direction). The factor
         // used for Sigma_f is always formed at the final iterate.
         s.theta.copy_from_slice(&theta_f[t * d..(t + 1) * d]);
+        s.cost.updates += 1;
+        s.cost.activation_passes += 1;
         let lp = activations(summary, t, &s.theta, &mut s.sig[..n_pat], &mut s.eta);
         let mut obj = objective(&s.theta, y, &theta_o, prec, lp, &mut s.diff, &mut s.pd);
         gradient(y, &s.eta, &s.pd, &mut s.grad);
@@ -365,6 +374,7 @@ pub(crate) fn filter_neuron(
             }
             if !(have_factor && gmax < 0.1 * prev_gmax) {
                 s.cost.newton_flops += gram_flops + chol_flops;
+                s.cost.hessians += 1;
                 hessian(summary, t, &s.sig[..n_pat], prec, &mut s.hess);
                 if !cholesky_in_place(&mut s.hess, d) {
                     return Err(not_pd(i, t));
@@ -382,6 +392,7 @@ pub(crate) fn filter_neuron(
             s.cost.newton_flops += 2.0 * df * df;
             while step >= 1e-10 {
                 s.cost.newton_flops += act_flops + 2.0 * df * df;
+                s.cost.activation_passes += 1;
                 for k in 0..d {
                     s.theta_trial[k] = s.theta[k] + step * s.delta[k];
                 }
@@ -422,6 +433,7 @@ pub(crate) fn filter_neuron(
         }
         if !factor_at_current {
             s.cost.newton_flops += gram_flops + chol_flops;
+            s.cost.hessians += 1;
             hessian(summary, t, &s.sig[..n_pat], prec, &mut s.hess);
             if !cholesky_in_place(&mut s.hess, d) {
                 return Err(not_pd(i, t));

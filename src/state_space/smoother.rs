@@ -20,7 +20,7 @@
 //! S_k = sum_{t=1}^{T-1} (theta_s(t)_k - theta_s(t-1)_k)^2 + Sigma_s(t)_kk + Sigma_s(t-1)_kk - 2 C(t-1)_kk
 //! ```
 
-use super::linalg::{gemm, symmetrize};
+use super::linalg::{dot, gemm, symmetrize};
 
 /// Reusable buffers of one smoother run (one per worker thread).
 pub(crate) struct SmootherScratch {
@@ -86,34 +86,35 @@ pub(crate) fn smooth_neuron(
         let prec = &prec_o[(t + 1) * d2..(t + 2) * d2];
         // A = Sigma_f(t) P(t+1) = (Sigma_o(t+1) - Q) P(t+1) = I - Q P(t+1)
         // (F = I, Q diagonal): O(D^2) instead of a D^3 product.
-        // Column-major: gain[k + l d] = A_kl = delta_kl - q_k P_kl.
+        // Column-major: gain[k + l d] = A_kl = delta_kl - q_k P_kl; P is
+        // symmetric, so column l of A is read from row l of P (contiguous).
         for l in 0..d {
-            for k in 0..d {
-                s.gain[k + l * d] = -q[k] * prec[k * d + l];
+            let p_l = &prec[l * d..(l + 1) * d];
+            let col = &mut s.gain[l * d..(l + 1) * d];
+            for ((g, qk), pkl) in col.iter_mut().zip(q).zip(p_l) {
+                *g = -qk * pkl;
             }
-            s.gain[l + l * d] += 1.0;
+            col[l] += 1.0;
         }
-        // Mean.
+        // Mean: theta_s(t) = theta_f(t) + A diff, with
+        // (A diff)_k = diff_k - q_k (P diff)_k (row k of P, contiguous).
         for k in 0..d {
             s.diff[k] = theta_s[(t + 1) * d + k] - theta_f[t * d + k];
         }
         for k in 0..d {
-            let mut x = theta_f[t * d + k];
-            for l in 0..d {
-                x += s.gain[k + l * d] * s.diff[l];
-            }
-            theta_s[t * d + k] = x;
+            let p_k = &prec[k * d..(k + 1) * d];
+            theta_s[t * d + k] = theta_f[t * d + k] + s.diff[k] - q[k] * dot(p_k, &s.diff);
         }
-        // Lag-one covariance diagonal C(t)_kk = sum_l A_kl Sigma_s(t+1)_lk.
-        // Delta = Sigma_s(t+1) - Sigma_f(t) - Q.
+        // Lag-one covariance diagonal C(t)_kk = (A Sigma_s(t+1))_kk
+        // = Sigma_s(t+1)_kk - q_k (P Sigma_s(t+1))_kk (both symmetric:
+        // row k of each, contiguous).
         for k in 0..d {
-            let mut c = 0.0;
-            for l in 0..d {
-                c += s.gain[k + l * d] * s.sig_next[l + k * d];
-            }
+            let row = &s.sig_next[k * d..(k + 1) * d];
+            let c = row[k] - q[k] * dot(&prec[k * d..(k + 1) * d], row);
             let jump = theta_s[(t + 1) * d + k] - theta_s[t * d + k];
             q_sums[k] += jump * jump + s.sig_next[k * d + k] - 2.0 * c;
         }
+        // Delta = Sigma_s(t+1) - Sigma_f(t) - Q.
         for ((x, a), b) in s.delta.iter_mut().zip(&s.sig_next).zip(sf) {
             *x = a - b;
         }
