@@ -491,7 +491,27 @@ pub fn nice_grid_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> 
     }
     let (lo, hi) = input.bounds;
     let mut marks = Vec::new();
-    for step in [ladder(k), ladder(k + 1), ladder(k + 2)] {
+    // Five nested levels, each the smallest 1-2-5 step that is a whole
+    // multiple of the one before (e.g. 2, 10, 20, 100, 200): egui_plot
+    // labels the x axis only where same-level marks are 60 points apart, so
+    // on a narrow plot only a coarse level carries labels (with the three
+    // levels 2, 5, 10 a 380-point plot of 0–80 had none, and the base-10
+    // default labelled only 0); nesting keeps the labels of two levels on
+    // one grid (2, 5, 10, 20, 50 labelled 40, 50, 60).
+    let mut levels = vec![k];
+    while levels.len() < 5 {
+        let last = levels[levels.len() - 1];
+        let prev = ladder(last);
+        let mut next = last + 1;
+        while {
+            let r = ladder(next) / prev;
+            (r - r.round()).abs() > 1e-9
+        } {
+            next += 1;
+        }
+        levels.push(next);
+    }
+    for step in levels.into_iter().map(ladder) {
         let first = (lo / step).ceil() as i64;
         let last = (hi / step).floor() as i64;
         if last - first > 1000 {
@@ -514,16 +534,17 @@ mod grid_tests {
     #[test]
     fn grid_marks_step_by_one_two_five() {
         // A span of 0.52–0.53 where the minimum spacing covers 0.0007:
-        // steps 0.001, 0.002, 0.005 (powers of ten alone would give 0.001,
-        // 0.01, 0.1: labels only at 0.01).
+        // nested steps 0.001, 0.002, 0.01, 0.02 (powers of ten alone
+        // would give 0.001, 0.01, 0.1: labels only at 0.01).
         let marks = nice_grid_marks(egui_plot::GridInput {
             bounds: (0.52, 0.53),
             base_step_size: 0.0007,
         });
         let mut steps: Vec<f64> = marks.iter().map(|m| m.step_size).collect();
         steps.dedup();
-        assert_eq!(steps.len(), 3);
-        for (s, want) in steps.iter().zip([0.001, 0.002, 0.005]) {
+        // (0.1, the fifth level, has no multiple inside 0.52–0.53.)
+        assert_eq!(steps.len(), 4);
+        for (s, want) in steps.iter().zip([0.001, 0.002, 0.01, 0.02]) {
             assert!((s / want - 1.0).abs() < 1e-12, "{s} vs {want}");
         }
         // Every mark is a multiple of its step inside the bounds.
@@ -534,5 +555,34 @@ mod grid_tests {
         }
         // 0.520, 0.521, …, 0.530 at the finest step.
         assert_eq!(marks.iter().filter(|m| m.step_size < 0.0015).count(), 11);
+    }
+
+    /// A 380-point plot of 0–80 (the State space per-bin plots): some
+    /// level's marks are at least 60 points apart, the spacing egui_plot
+    /// needs to label the x axis, and it has several labels.
+    #[test]
+    fn a_narrow_plot_gets_a_labelled_level() {
+        let (width, span) = (380.0, 80.0);
+        // egui_plot's base step: the data span of its minimum grid spacing.
+        let marks = nice_grid_marks(egui_plot::GridInput {
+            bounds: (0.0, span),
+            base_step_size: 6.0 * span / width,
+        });
+        let labelled: Vec<f64> = marks
+            .iter()
+            .filter(|m| m.step_size * width / span >= 60.0)
+            .map(|m| m.value)
+            .collect();
+        assert!(labelled.len() >= 3, "{labelled:?}");
+        // Nested: every labelled value lies on the finest labelled level.
+        let finest = marks
+            .iter()
+            .filter(|m| m.step_size * width / span >= 60.0)
+            .map(|m| m.step_size)
+            .fold(f64::INFINITY, f64::min);
+        for v in labelled {
+            let r = v / finest;
+            assert!((r - r.round()).abs() < 1e-9, "{v} off the {finest} grid");
+        }
     }
 }

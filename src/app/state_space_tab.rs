@@ -1011,6 +1011,7 @@ fn time_plot(id: &str, size: egui::Vec2, x_label: &str) -> Plot<'static> {
         .width(size.x)
         .height(size.y)
         .x_axis_label(x_label.to_string())
+        .x_grid_spacer(super::plots::nice_grid_marks)
         .y_grid_spacer(super::plots::nice_grid_marks)
         .y_axis_formatter(super::plots::tick_label)
 }
