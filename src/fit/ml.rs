@@ -232,8 +232,20 @@ impl Acc {
     }
 }
 
+/// Whether a previous bin lists its silent units (more than half of the
+/// `n` units active) and how many units it lists. The ML pass and the
+/// standard errors list bins the same way.
+pub(super) fn listing(row: &[u64], n: usize) -> (bool, usize) {
+    let active: usize = row.iter().map(|w| w.count_ones() as usize).sum();
+    if 2 * active > n {
+        (true, n - active)
+    } else {
+        (false, active)
+    }
+}
+
 /// Indices of set bits (or, with `silent`, of clear bits below `n`).
-fn list_units(words: &[u64], n: usize, silent: bool, out: &mut Vec<usize>) {
+pub(super) fn list_units(words: &[u64], n: usize, silent: bool, out: &mut Vec<usize>) {
     out.clear();
     for (wi, &w) in words.iter().enumerate() {
         let mut x = if silent { !w } else { w };
@@ -288,8 +300,7 @@ fn accumulate_range_generic<const FMA: bool>(
     for k in range {
         let (r, t) = (k / per_trial, k % per_trial + 1);
         let prev = raster.row(r, t - 1);
-        let active: u32 = prev.iter().map(|w| w.count_ones()).sum();
-        let silent = 2 * active as usize > n;
+        let silent = listing(prev, n).0;
         list_units(prev, n, silent, &mut scratch);
         let start = lists.units.len();
         lists.units.extend_from_slice(&scratch);

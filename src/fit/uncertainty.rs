@@ -39,6 +39,7 @@
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
+use super::ml::{list_units, listing};
 use crate::meanfield::kernels::{tanh_fast, tanh_fast_fma};
 use crate::spikes::SpikeRaster;
 use crate::{Error, Result};
@@ -115,17 +116,6 @@ fn previous_row(raster: &SpikeRaster, k: usize) -> &[u64] {
     raster.row(k / per, k % per)
 }
 
-/// Whether a row lists its silent units (more than half active) and how
-/// many units it lists.
-fn listing(row: &[u64], n: usize) -> (bool, usize) {
-    let active: usize = row.iter().map(|w| w.count_ones() as usize).sum();
-    if 2 * active > n {
-        (true, n - active)
-    } else {
-        (false, active)
-    }
-}
-
 /// Memory bounds of the pass (the defaults are [`CHUNK_ENTRIES`] and
 /// [`GROUP_BYTES`]; tests shrink them to exercise the chunked paths).
 #[derive(Clone, Copy, Debug)]
@@ -158,27 +148,20 @@ fn plan_chunks(raster: &SpikeRaster, total: usize, chunk_entries: usize) -> Vec<
 
 fn build_chunk(raster: &SpikeRaster, k0: usize, k1: usize) -> Chunk {
     let n = raster.n_units();
-    let words = n.div_ceil(64);
     let len = k1 - k0;
     let mut c = Vec::with_capacity(len);
     let mut start = Vec::with_capacity(len + 1);
     let mut idx = Vec::new();
     let mut count = vec![0u32; n + 1];
+    let mut listed = Vec::new();
     start.push(0);
     for k in k0..k1 {
         let row = previous_row(raster, k);
         let silent = listing(row, n).0;
-        for (wi, &w) in row.iter().enumerate() {
-            let mut x = if silent { !w } else { w };
-            if wi == words - 1 && !n.is_multiple_of(64) {
-                x &= (1u64 << (n % 64)) - 1;
-            }
-            while x != 0 {
-                let j = wi * 64 + x.trailing_zeros() as usize;
-                x &= x - 1;
-                idx.push(j as u32);
-                count[j + 1] += 1;
-            }
+        list_units(row, n, silent, &mut listed);
+        for &j in &listed {
+            idx.push(j as u32);
+            count[j + 1] += 1;
         }
         start.push(idx.len() as u32);
         c.push(if silent { -1.0 } else { 1.0 });
